@@ -1,0 +1,68 @@
+"""Fixtures shared by every app's tests: caches, fakes and the emulators.
+
+The emulators are the same processes `make run` starts (scripts/devstack.py), here on
+free ports for the whole session; each integration test gets a table of its own.
+"""
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.core.cache import cache
+
+from latam.clients import clients_reset
+from records import selectors
+from records.fakes import InMemoryRecordRepository
+from scripts.devstack import Stack, free_port
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache_and_clients() -> None:
+    cache.clear()
+    clients_reset()
+    selectors.record_repository.cache_clear()
+
+
+@pytest.fixture
+def fake_repository(monkeypatch: pytest.MonkeyPatch) -> InMemoryRecordRepository:
+    repository = InMemoryRecordRepository()
+    monkeypatch.setattr(selectors, "record_repository", lambda: repository)
+    return repository
+
+
+@pytest.fixture(scope="session")
+def emulator_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    stack = Stack(log_dir=Path(tmp_path_factory.mktemp("emulator-logs")))
+    yield stack
+    stack.stop_all()
+
+
+@pytest.fixture(scope="session")
+def bigquery_emulator(emulator_stack: Stack) -> str:
+    """host:port of a bqemulator (in memory) started for this test session."""
+    port = free_port()
+    emulator_stack.start_bigquery_emulator(
+        project="latam-test", rest_port=port, grpc_port=free_port(), data_dir=None
+    )
+    return f"127.0.0.1:{port}"
+
+
+@pytest.fixture(scope="session")
+def pubsub_emulator(emulator_stack: Stack) -> str:
+    """host:port of the official Pub/Sub emulator started for this test session."""
+    port = free_port()
+    emulator_stack.start_pubsub_emulator(port=port)
+    return f"127.0.0.1:{port}"
+
+
+@pytest.fixture
+def warehouse(settings, bigquery_emulator: str):
+    """The real BigQuery repository on the emulator, with an empty table of its own."""
+    settings.BIGQUERY_EMULATOR_HOST = bigquery_emulator
+    settings.BIGQUERY_TABLE = f"records_{uuid.uuid4().hex[:12]}"
+    clients_reset()
+    selectors.record_repository.cache_clear()
+    repository = selectors.record_repository()
+    repository.table_ensure(location="US")
+    return repository

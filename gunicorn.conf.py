@@ -1,0 +1,62 @@
+"""gunicorn settings, read from the working directory: Cloud Run conventions.
+
+Binds $PORT on all interfaces when Cloud Run sets it, 127.0.0.1:8000 otherwise. Cloud
+Run's concurrency must equal workers × threads: Terraform sets both (2 × 4 on 1 vCPU);
+the defaults here (4 × 2) suit a 2-core machine. Prometheus metrics are aggregated
+across workers through a multiprocess directory.
+"""
+
+import os
+import shutil
+import tempfile
+
+bind = f"0.0.0.0:{os.environ['PORT']}" if os.environ.get("PORT") else "127.0.0.1:8000"
+workers = int(os.environ.get("GUNICORN_WORKERS", "4"))
+threads = int(os.environ.get("GUNICORN_THREADS", "2"))
+worker_class = "gthread"
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
+graceful_timeout = 8  # inside Cloud Run's 10 s SIGTERM grace period
+keepalive = 5
+max_requests = 20000
+max_requests_jitter = 2000
+# The app logs each request as JSON without its path (paths carry record ids).
+accesslog = None
+errorlog = "-"
+loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "{levelname}{message}{name}",
+            "style": "{",
+            "rename_fields": {"levelname": "severity", "name": "logger"},
+        }
+    },
+    "handlers": {
+        "stdout": {
+            "class": "logging.StreamHandler",
+            "formatter": "json",
+            "stream": "ext://sys.stdout",
+        }
+    },
+    "root": {"handlers": ["stdout"], "level": loglevel.upper()},
+    "loggers": {
+        "gunicorn.error": {"handlers": ["stdout"], "level": loglevel.upper(), "propagate": False},
+        "gunicorn.access": {"handlers": [], "level": "CRITICAL", "propagate": False},
+    },
+}
+
+# Workers inherit this directory; it must be empty when the master starts.
+_metrics_dir = os.environ.setdefault(
+    "PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="latam-prometheus-")
+)
+shutil.rmtree(_metrics_dir, ignore_errors=True)
+os.makedirs(_metrics_dir, exist_ok=True)
+
+
+def child_exit(server, worker):
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

@@ -1,0 +1,33 @@
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from ingestion.topology import topology_ensure
+from latam.clients import pubsub_publisher, pubsub_subscriber
+from records import selectors
+from records.repository import WarehouseUnavailable
+
+
+class Command(BaseCommand):
+    help = (
+        "Idempotently create the BigQuery dataset and table (clustered on id) and, on the "
+        "emulators, the Pub/Sub topics and subscriptions (Terraform owns them in the cloud)."
+    )
+
+    def handle(self, *args, **options) -> None:
+        table = f"{settings.GCP_PROJECT}.{settings.BIGQUERY_DATASET}.{settings.BIGQUERY_TABLE}"
+        try:
+            created = selectors.record_repository().table_ensure(
+                location=settings.BIGQUERY_LOCATION
+            )
+        except WarehouseUnavailable as error:
+            raise CommandError(f"cannot reach BigQuery to create {table}: {error}") from error
+        self.stdout.write(f"table {table}: {'created' if created else 'already exists'}")
+        if not settings.PUBSUB_EMULATOR_HOST:
+            self.stdout.write("Pub/Sub: not on the emulator, left to Terraform")
+            return
+        created_names = topology_ensure(
+            publisher=pubsub_publisher(), subscriber=pubsub_subscriber()
+        )
+        for name in created_names:
+            self.stdout.write(f"created {name}")
+        self.stdout.write(f"Pub/Sub topology ready ({len(created_names)} created)")

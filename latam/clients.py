@@ -1,0 +1,55 @@
+"""Google Cloud clients, built lazily and once per process from settings.
+
+Never at import time: gunicorn forks workers after importing the app, and gRPC/HTTP
+clients must be created in the process that uses them. Emulator endpoints switch the
+clients to anonymous credentials; otherwise Application Default Credentials are used.
+"""
+
+import functools
+
+import grpc
+from django.conf import settings
+from google.api_core.client_options import ClientOptions
+from google.auth.credentials import AnonymousCredentials
+from google.cloud import bigquery, pubsub_v1
+from google.pubsub_v1.services.publisher.transports import PublisherGrpcTransport
+from google.pubsub_v1.services.subscriber.transports import SubscriberGrpcTransport
+
+
+def emulator_url(host: str) -> str:
+    return host if host.startswith(("http://", "https://")) else f"http://{host}"
+
+
+@functools.cache
+def bigquery_client() -> bigquery.Client:
+    if settings.BIGQUERY_EMULATOR_HOST:
+        return bigquery.Client(
+            project=settings.GCP_PROJECT,
+            credentials=AnonymousCredentials(),
+            client_options=ClientOptions(
+                api_endpoint=emulator_url(settings.BIGQUERY_EMULATOR_HOST)
+            ),
+        )
+    return bigquery.Client(project=settings.GCP_PROJECT, location=settings.BIGQUERY_LOCATION)
+
+
+@functools.cache
+def pubsub_publisher() -> pubsub_v1.PublisherClient:
+    if settings.PUBSUB_EMULATOR_HOST:
+        channel = grpc.insecure_channel(settings.PUBSUB_EMULATOR_HOST)
+        return pubsub_v1.PublisherClient(transport=PublisherGrpcTransport(channel=channel))
+    return pubsub_v1.PublisherClient()
+
+
+@functools.cache
+def pubsub_subscriber() -> pubsub_v1.SubscriberClient:
+    if settings.PUBSUB_EMULATOR_HOST:
+        channel = grpc.insecure_channel(settings.PUBSUB_EMULATOR_HOST)
+        return pubsub_v1.SubscriberClient(transport=SubscriberGrpcTransport(channel=channel))
+    return pubsub_v1.SubscriberClient()
+
+
+def clients_reset() -> None:
+    """Forget the built clients (tests that point settings at another endpoint)."""
+    for factory in (bigquery_client, pubsub_publisher, pubsub_subscriber):
+        factory.cache_clear()

@@ -1,0 +1,118 @@
+"""Logs, traces and metrics shared by every process (API workers, commands, subscriber).
+
+Logs are JSON lines for Cloud Logging: `severity`, `message` and the request's trace.
+Nothing here logs a request path or a record: record values (and ids) are personal data,
+so requests are identified by their route name only.
+"""
+
+import contextvars
+import logging
+import os
+import re
+import time
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+from pythonjsonlogger.json import JsonFormatter
+
+logger = logging.getLogger("latam.request")
+
+_trace_id: contextvars.ContextVar[str] = contextvars.ContextVar("trace_id", default="")
+_TRACEPARENT = re.compile(r"^[0-9a-f]{2}-(?P<trace>[0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
+_CLOUD_TRACE = re.compile(r"^(?P<trace>[0-9a-fA-F]{32})(/.*)?$")
+
+HTTP_REQUESTS = Counter(
+    "latam_http_requests_total", "HTTP requests answered", ["method", "route", "status"]
+)
+HTTP_LATENCY = Histogram(
+    "latam_http_request_duration_seconds",
+    "HTTP request latency",
+    ["route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+
+
+def trace_id_from_headers(*, cloud_trace: str, traceparent: str) -> str:
+    """The trace id of a request: W3C `traceparent` first, then Google's own header."""
+    for header, pattern in ((traceparent, _TRACEPARENT), (cloud_trace, _CLOUD_TRACE)):
+        match = pattern.match(header.strip())
+        if match:
+            return match["trace"].lower()
+    return ""
+
+
+class TraceFilter(logging.Filter):
+    """Adds the current request's trace in the field Cloud Logging correlates on."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        trace_id = _trace_id.get()
+        if trace_id:
+            setattr(
+                record,
+                "logging.googleapis.com/trace",
+                f"projects/{settings.GCP_PROJECT}/traces/{trace_id}",
+            )
+        return True
+
+
+def cloud_logging_formatter() -> logging.Formatter:
+    return JsonFormatter(
+        "{levelname}{message}{name}",
+        style="{",
+        rename_fields={"levelname": "severity", "name": "logger"},
+        timestamp="time",
+    )
+
+
+class RequestObservabilityMiddleware:
+    """Binds the trace id, times the request, counts it by route, logs one line."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        token = _trace_id.set(
+            trace_id_from_headers(
+                cloud_trace=request.headers.get("X-Cloud-Trace-Context", ""),
+                traceparent=request.headers.get("traceparent", ""),
+            )
+        )
+        started = time.perf_counter()
+        try:
+            response = self.get_response(request)
+            elapsed = time.perf_counter() - started
+            match = request.resolver_match
+            route = match.view_name if match else getattr(request, "route_name", "unmatched")
+            HTTP_REQUESTS.labels(request.method, route, str(response.status_code)).inc()
+            HTTP_LATENCY.labels(route).observe(elapsed)
+            logger.info(
+                "request",
+                extra={
+                    "httpMethod": request.method,
+                    "route": route,
+                    "status": response.status_code,
+                    "latency_ms": round(elapsed * 1000, 2),
+                },
+            )
+            return response
+        finally:
+            _trace_id.reset(token)
+
+
+def metrics_exposition() -> tuple[bytes, str]:
+    """Prometheus text for this process, or for every gunicorn worker when multiprocess."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    from prometheus_client import REGISTRY
+
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST

@@ -1,0 +1,162 @@
+"""Settings for the latam project: every value comes from the environment (one `env`).
+
+Local development is the default: the emulator endpoints are set and nothing needs a
+secret. Against real Google Cloud (no BIGQUERY_EMULATOR_HOST) the secret key is required.
+"""
+
+import warnings
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+# Local overrides; never overrides a variable the environment already has.
+environ.Env.read_env(env.str("DJANGO_ENV_FILE", default=str(BASE_DIR / ".env")))
+
+# --- Google Cloud ---------------------------------------------------------------------
+GCP_PROJECT = env.str("GCP_PROJECT", default="latam-local")
+BIGQUERY_DATASET = env.str("BIGQUERY_DATASET", default="latam")
+BIGQUERY_TABLE = env.str("BIGQUERY_TABLE", default="records")
+BIGQUERY_EMULATOR_HOST = env.str("BIGQUERY_EMULATOR_HOST", default="")
+BIGQUERY_LOCATION = env.str("BIGQUERY_LOCATION", default="US")
+# Upper bound, in seconds, of one warehouse call including its retries.
+BIGQUERY_TIMEOUT_SECONDS = env.float("BIGQUERY_TIMEOUT_SECONDS", default=5.0)
+PUBSUB_EMULATOR_HOST = env.str("PUBSUB_EMULATOR_HOST", default="")
+PUBSUB_TOPIC = env.str("PUBSUB_TOPIC", default="data-ingest-topic")
+PUBSUB_SUBSCRIPTION = env.str("PUBSUB_SUBSCRIPTION", default="data-ingest-sub")
+PUBSUB_DEAD_LETTER_TOPIC = env.str("PUBSUB_DEAD_LETTER_TOPIC", default="data-ingest-dead-letter")
+PUBSUB_DEAD_LETTER_SUBSCRIPTION = env.str(
+    "PUBSUB_DEAD_LETTER_SUBSCRIPTION", default="data-ingest-dead-letter-sub"
+)
+PUBSUB_MAX_DELIVERY_ATTEMPTS = env.int("PUBSUB_MAX_DELIVERY_ATTEMPTS", default=5)
+
+LOCAL_DEVELOPMENT = bool(BIGQUERY_EMULATOR_HOST)
+
+# --- Django ---------------------------------------------------------------------------
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
+SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="")
+if not SECRET_KEY:
+    if not LOCAL_DEVELOPMENT:
+        raise ImproperlyConfigured(
+            "DJANGO_SECRET_KEY is required outside local development "
+            "(BIGQUERY_EMULATOR_HOST is not set, so this is not a local run)."
+        )
+    SECRET_KEY = "local-development-only-not-a-secret"  # noqa: S105  # pragma: allowlist secret
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
+
+INSTALLED_APPS = [
+    "django.contrib.contenttypes",
+    "django.contrib.auth",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "records",
+    "ingestion",
+]
+
+MIDDLEWARE = [
+    "latam.observability.RequestObservabilityMiddleware",
+    "records.health.ProbeMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.middleware.common.CommonMiddleware",
+]
+
+ROOT_URLCONF = "latam.urls"
+WSGI_APPLICATION = "latam.wsgi.application"
+# The records API has no trailing-slash redirects: both forms are routed directly.
+APPEND_SLASH = False
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {"context_processors": ["django.template.context_processors.request"]},
+    }
+]
+
+# No relational database: records live in BigQuery behind a repository.
+DATABASES: dict = {}
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+# Serve app static files straight from the finders when collectstatic has not run
+# (local runs); the image runs collectstatic at build time.
+WHITENOISE_USE_FINDERS = True
+warnings.filterwarnings("ignore", message="No directory at")
+
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+X_FRAME_OPTIONS = "DENY"
+
+# --- Cache ----------------------------------------------------------------------------
+CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://latam")}
+# Staleness bounds of the records API, in seconds (see README, "Caching").
+RECORDS_CACHE_TTL = env.int("RECORDS_CACHE_TTL", default=60)
+RECORDS_MISS_CACHE_TTL = env.int("RECORDS_MISS_CACHE_TTL", default=10)
+RECORDS_LIST_CACHE_TTL = env.int("RECORDS_LIST_CACHE_TTL", default=10)
+READYZ_CACHE_TTL = env.int("READYZ_CACHE_TTL", default=5)
+
+# --- API ------------------------------------------------------------------------------
+API_THROTTLE_RATE = env.str("API_THROTTLE_RATE", default="")  # e.g. "50/second"; empty = off
+
+REST_FRAMEWORK = {
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
+    "UNAUTHENTICATED_USER": None,
+    "DEFAULT_THROTTLE_CLASSES": (
+        ["rest_framework.throttling.AnonRateThrottle"] if API_THROTTLE_RATE else []
+    ),
+    "DEFAULT_THROTTLE_RATES": {"anon": API_THROTTLE_RATE or None},
+    "NUM_PROXIES": env.int("API_NUM_PROXIES", default=0),
+    "EXCEPTION_HANDLER": "records.errors.api_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "latam records API",
+    "DESCRIPTION": "Records ingested from Pub/Sub into BigQuery, served read-only.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+
+# --- Logging: JSON on stdout for Cloud Logging ----------------------------------------
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"trace": {"()": "latam.observability.TraceFilter"}},
+    "formatters": {"json": {"()": "latam.observability.cloud_logging_formatter"}},
+    "handlers": {
+        "stdout": {
+            "class": "logging.StreamHandler",
+            "stream": "ext://sys.stdout",
+            "formatter": "json",
+            "filters": ["trace"],
+        }
+    },
+    "root": {"handlers": ["stdout"], "level": LOG_LEVEL},
+    "loggers": {
+        # Django logs the request path on 4xx/5xx, and paths carry record ids.
+        "django.request": {"level": "CRITICAL", "propagate": True},
+        "django.server": {"level": "CRITICAL", "propagate": True},
+    },
+}

@@ -1,0 +1,74 @@
+"""The Record and its rules, shared by the API (ids in URLs) and ingestion (messages)."""
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from datetime import datetime
+
+FIELDS = ("id", "nombre", "apellido", "pais")
+ID_MAX_LENGTH = 128
+TEXT_MAX_LENGTH = 256
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    id: str
+    nombre: str
+    apellido: str
+    pais: str
+
+    def as_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRecord:
+    """A Record as the warehouse keeps it, with its lineage (latest `published_at` wins)."""
+
+    record: Record
+    published_at: datetime
+    message_id: str | None = None
+
+    @property
+    def insert_id(self) -> str:
+        """Stable across redeliveries, so the warehouse can drop a repeated insert."""
+        return self.message_id or f"{self.record.id}@{self.published_at.isoformat()}"
+
+
+class RecordInvalid(ValueError):
+    """A Record that breaks the contract; `code` is machine-readable, the text is not."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+
+
+def record_id_is_valid(value: str) -> bool:
+    """Whether `value` can be a Record id: 1–128 printable characters without `/`."""
+    return 0 < len(value) <= ID_MAX_LENGTH and value.isprintable() and "/" not in value
+
+
+def record_from_mapping(data: Mapping[str, object]) -> Record:
+    """Validate a producer's object: keys match case-insensitively, unknown keys are ignored,
+    the four fields are required non-empty strings, trimmed, within their limits."""
+    fields = {str(key).lower(): value for key, value in data.items()}
+    values = {}
+    for name in FIELDS:
+        if name not in fields or fields[name] is None:
+            raise RecordInvalid("missing_field", f"field '{name}' is required")
+        value = fields[name]
+        if not isinstance(value, str):
+            raise RecordInvalid("invalid_field", f"field '{name}' must be a string")
+        value = value.strip()
+        if not value:
+            raise RecordInvalid("invalid_field", f"field '{name}' must not be empty")
+        limit = ID_MAX_LENGTH if name == "id" else TEXT_MAX_LENGTH
+        if len(value) > limit:
+            raise RecordInvalid(
+                "invalid_field", f"field '{name}' is longer than {limit} characters"
+            )
+        if name == "id" and not record_id_is_valid(value):
+            raise RecordInvalid(
+                "invalid_field", "field 'id' must be printable characters without '/'"
+            )
+        values[name] = value
+    return Record(**values)

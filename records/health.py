@@ -1,0 +1,57 @@
+"""Probes and metrics for Cloud Run and Prometheus (plain Django views: no throttling)."""
+
+from django.conf import settings
+from django.core.cache import cache
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.http import require_GET
+
+from latam.observability import metrics_exposition
+from records import selectors
+from records.errors import UNAVAILABLE_BODY, UNAVAILABLE_HEADERS
+from records.repository import WarehouseUnavailable
+
+_READY_KEY = "records:readyz"
+
+
+@require_GET
+def healthz(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"status": "ok"})
+
+
+@require_GET
+def readyz(request: HttpRequest) -> JsonResponse:
+    """Whether the table answers a metadata call, remembered for a few seconds."""
+    ready = cache.get(_READY_KEY)
+    if ready is None:
+        try:
+            selectors.record_repository().warehouse_ping()
+            ready = True
+        except WarehouseUnavailable:
+            ready = False
+        cache.set(_READY_KEY, ready, settings.READYZ_CACHE_TTL)
+    if ready:
+        return JsonResponse({"status": "ready"})
+    return JsonResponse(UNAVAILABLE_BODY, status=503, headers=UNAVAILABLE_HEADERS)
+
+
+@require_GET
+def metrics(request: HttpRequest) -> HttpResponse:
+    body, content_type = metrics_exposition()
+    return HttpResponse(body, content_type=content_type)
+
+
+class ProbeMiddleware:
+    """Answers the probes before Django's host validation (CommonMiddleware): Cloud Run's
+    probes and uptime checks may not send a Host listed in DJANGO_ALLOWED_HOSTS."""
+
+    PROBES = {"/healthz": healthz, "/readyz": readyz}
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        probe = self.PROBES.get(request.path_info.rstrip("/"))
+        if probe is None:
+            return self.get_response(request)
+        request.route_name = probe.__name__  # the metrics label, as for routed views
+        return probe(request)

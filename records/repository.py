@@ -1,0 +1,199 @@
+"""The records repository: a small protocol and its BigQuery implementation.
+
+Reads see one row per id, the latest `published_at` (then `ingested_at`) winning, so
+rewrites and redeliveries never show twice. All values travel as query parameters; only
+identifiers checked at construction are part of the SQL text.
+"""
+
+import logging
+import re
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Protocol, TypeVar
+
+import requests
+from google.api_core import exceptions as google_exceptions
+from google.auth import exceptions as auth_exceptions
+from google.cloud import bigquery
+
+from records.entities import Record, StoredRecord
+from records.metrics import WAREHOUSE_LATENCY, WAREHOUSE_QUERIES
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+SCHEMA = [
+    bigquery.SchemaField("id", "STRING", mode="REQUIRED"),
+    bigquery.SchemaField("nombre", "STRING", mode="REQUIRED"),
+    bigquery.SchemaField("apellido", "STRING", mode="REQUIRED"),
+    bigquery.SchemaField("pais", "STRING", mode="REQUIRED"),
+    bigquery.SchemaField("message_id", "STRING", description="Pub/Sub message id, if any"),
+    bigquery.SchemaField("published_at", "TIMESTAMP", mode="REQUIRED"),
+    bigquery.SchemaField("ingested_at", "TIMESTAMP", mode="REQUIRED"),
+]
+_IDENTIFIER = re.compile(r"^[A-Za-z0-9_.\-]{1,1024}$")
+# The failures that mean "the warehouse cannot answer now": callers turn them into 503s
+# (API) or retries (ingestion). Anything else is a bug and propagates.
+_WAREHOUSE_FAILURES = (
+    google_exceptions.GoogleAPIError,
+    auth_exceptions.GoogleAuthError,
+    requests.RequestException,
+    TimeoutError,
+    ConnectionError,
+)
+
+
+class WarehouseUnavailable(Exception):
+    """The warehouse is down, too slow, or refused the call."""
+
+
+class RecordRepository(Protocol):
+    def record_get(self, *, record_id: str) -> Record | None: ...
+
+    def records_list(self, *, limit: int, offset: int) -> list[Record]: ...
+
+    def records_count(self) -> int: ...
+
+    def records_insert(self, *, rows: Sequence[StoredRecord]) -> dict[int, str]:
+        """Write rows; return the index → reason of each row the warehouse refused."""
+        ...
+
+    def warehouse_ping(self) -> None:
+        """Raise WarehouseUnavailable unless the table answers."""
+        ...
+
+
+class BigQueryRecordRepository:
+    def __init__(
+        self,
+        *,
+        client: bigquery.Client,
+        project: str,
+        dataset: str,
+        table: str,
+        timeout: float,
+    ):
+        for identifier in (project, dataset, table):
+            if not _IDENTIFIER.match(identifier):
+                raise ValueError(f"invalid BigQuery identifier: {identifier!r}")
+        self._client = client
+        self._dataset_id = f"{project}.{dataset}"
+        self._table_id = f"{project}.{dataset}.{table}"
+        self._timeout = timeout
+        # Retries stop at the deadline so that one call is bounded as a whole.
+        self._retry = bigquery.DEFAULT_RETRY.with_deadline(timeout)
+        table_sql = f"`{self._table_id}`"
+        columns = "SELECT id, nombre, apellido, pais"
+        latest = (
+            "QUALIFY ROW_NUMBER() OVER "
+            "(PARTITION BY id ORDER BY published_at DESC, ingested_at DESC) = 1"
+        )
+        # Only the checked table identifier is formatted in; values are @parameters.
+        self._sql_get = (
+            f"{columns} FROM {table_sql} WHERE id = @id "
+            "ORDER BY published_at DESC, ingested_at DESC LIMIT 1"
+        )
+        self._sql_list = (
+            f"{columns} FROM {table_sql} {latest} ORDER BY id LIMIT @limit OFFSET @offset"
+        )
+        self._sql_count = f"SELECT COUNT(DISTINCT id) AS total FROM {table_sql}"  # noqa: S608
+
+    @contextmanager
+    def _call(self, operation: str) -> Iterator[None]:
+        started = time.perf_counter()
+        outcome = "error"
+        try:
+            yield
+            outcome = "ok"
+        except _WAREHOUSE_FAILURES as error:
+            logger.warning(
+                "warehouse call failed",
+                extra={"operation": operation, "error_type": type(error).__name__},
+            )
+            raise WarehouseUnavailable(f"warehouse {operation} failed") from error
+        finally:
+            WAREHOUSE_QUERIES.labels(operation, outcome).inc()
+            WAREHOUSE_LATENCY.labels(operation).observe(time.perf_counter() - started)
+
+    def _query(self, operation: str, sql: str, params: list, convert: Callable[[list], T]) -> T:
+        with self._call(operation):
+            rows = self._client.query_and_wait(
+                sql,
+                job_config=bigquery.QueryJobConfig(query_parameters=params, use_query_cache=True),
+                api_timeout=self._timeout,
+                wait_timeout=self._timeout,
+                retry=self._retry,
+                job_retry=None,
+            )
+            return convert(list(rows))
+
+    def record_get(self, *, record_id: str) -> Record | None:
+        params = [bigquery.ScalarQueryParameter("id", "STRING", record_id)]
+        rows = self._query("get", self._sql_get, params, _records_from_rows)
+        return rows[0] if rows else None
+
+    def records_list(self, *, limit: int, offset: int) -> list[Record]:
+        params = [
+            bigquery.ScalarQueryParameter("limit", "INT64", limit),
+            bigquery.ScalarQueryParameter("offset", "INT64", offset),
+        ]
+        return self._query("list", self._sql_list, params, _records_from_rows)
+
+    def records_count(self) -> int:
+        return self._query("count", self._sql_count, [], lambda rows: int(rows[0]["total"]))
+
+    def records_insert(self, *, rows: Sequence[StoredRecord]) -> dict[int, str]:
+        if not rows:
+            return {}
+        ingested_at = datetime.now(UTC).isoformat()
+        payload = [
+            {
+                **row.record.as_dict(),
+                "message_id": row.message_id,
+                "published_at": row.published_at.isoformat(),
+                "ingested_at": ingested_at,
+            }
+            for row in rows
+        ]
+        with self._call("insert"):
+            errors = self._client.insert_rows_json(
+                self._table_id,
+                payload,
+                row_ids=[row.insert_id for row in rows],
+                timeout=self._timeout,
+                retry=self._retry,
+            )
+        return {
+            error["index"]: "; ".join(e.get("reason", "invalid") for e in error["errors"])
+            or "invalid"
+            for error in errors
+        }
+
+    def warehouse_ping(self) -> None:
+        with self._call("ping"):
+            self._client.get_table(self._table_id, timeout=self._timeout, retry=self._retry)
+
+    def table_ensure(self, *, location: str) -> bool:
+        """Create the dataset and the table if missing; True when the table was created."""
+        with self._call("bootstrap"):
+            dataset = bigquery.Dataset(self._dataset_id)
+            dataset.location = location
+            self._client.create_dataset(dataset, exists_ok=True, timeout=self._timeout)
+            try:
+                self._client.get_table(self._table_id, timeout=self._timeout)
+                return False
+            except google_exceptions.NotFound:
+                table = bigquery.Table(self._table_id, schema=SCHEMA)
+                table.clustering_fields = ["id"]
+                self._client.create_table(table, exists_ok=True, timeout=self._timeout)
+                return True
+
+
+def _records_from_rows(rows: list) -> list[Record]:
+    return [
+        Record(id=row["id"], nombre=row["nombre"], apellido=row["apellido"], pais=row["pais"])
+        for row in rows
+    ]

@@ -1,0 +1,72 @@
+"""Cached reads of records: what the views call. Staleness bounds are in settings."""
+
+import functools
+import hashlib
+
+from django.conf import settings
+
+from latam.clients import bigquery_client
+from records.caching import cache_prime, cached
+from records.entities import Record
+from records.repository import BigQueryRecordRepository, RecordRepository
+
+
+@functools.cache
+def record_repository() -> RecordRepository:
+    return BigQueryRecordRepository(
+        client=bigquery_client(),
+        project=settings.GCP_PROJECT,
+        dataset=settings.BIGQUERY_DATASET,
+        table=settings.BIGQUERY_TABLE,
+        timeout=settings.BIGQUERY_TIMEOUT_SECONDS,
+    )
+
+
+def _key(*parts: object) -> str:
+    table = f"{settings.GCP_PROJECT}.{settings.BIGQUERY_DATASET}.{settings.BIGQUERY_TABLE}"
+    digest = hashlib.sha256("\x1f".join(map(str, (table, *parts))).encode()).hexdigest()
+    return f"records:{parts[0]}:{digest[:40]}"
+
+
+def record_get(*, record_id: str) -> Record | None:
+    return cached(
+        key=_key("get", record_id),
+        kind="get",
+        ttl=lambda found: settings.RECORDS_CACHE_TTL if found else settings.RECORDS_MISS_CACHE_TTL,
+        compute=lambda: record_repository().record_get(record_id=record_id),
+    )
+
+
+def records_list(*, limit: int, offset: int) -> list[Record]:
+    def page_load() -> list[Record]:
+        page = record_repository().records_list(limit=limit, offset=offset)
+        # A page is as fresh as a point read: prime those, so that a consumer paging
+        # through the collection and then fetching details costs no more queries.
+        cache_prime(entries={_key("get", r.id): r for r in page}, ttl=settings.RECORDS_CACHE_TTL)
+        return page
+
+    return cached(
+        key=_key("list", limit, offset),
+        kind="list",
+        ttl=lambda _: settings.RECORDS_LIST_CACHE_TTL,
+        compute=page_load,
+    )
+
+
+def records_count() -> int:
+    return cached(
+        key=_key("count"),
+        kind="count",
+        ttl=lambda _: settings.RECORDS_LIST_CACHE_TTL,
+        compute=lambda: record_repository().records_count(),
+    )
+
+
+class RecordSequence:
+    """All records ordered by id, as DRF's paginator wants them: `count()` and slicing."""
+
+    def count(self) -> int:
+        return records_count()
+
+    def __getitem__(self, window: slice) -> list[Record]:
+        return records_list(limit=window.stop - window.start, offset=window.start)

@@ -1,0 +1,73 @@
+import pytest
+
+from records.entities import Record, RecordInvalid, record_from_mapping, record_id_is_valid
+
+VALID = {"id": "12345", "nombre": "Juan", "apellido": "Perez", "pais": "Argentina"}
+
+
+def test_valid_mapping_becomes_a_trimmed_record():
+    record = record_from_mapping({**VALID, "nombre": "  Juan \t"})
+
+    assert record == Record(id="12345", nombre="Juan", apellido="Perez", pais="Argentina")
+
+
+def test_keys_match_case_insensitively_and_unknown_keys_are_ignored():
+    record = record_from_mapping(
+        {"ID": "7", "Nombre": "Ana", "APELLIDO": "Gómez", "pais": "Perú", "edad": 33}
+    )
+
+    assert record == Record(id="7", nombre="Ana", apellido="Gómez", pais="Perú")
+
+
+def test_unicode_names_are_kept():
+    record = record_from_mapping({**VALID, "nombre": "José Ñúñez", "apellido": "Pérez-Çelik"})
+
+    assert (record.nombre, record.apellido) == ("José Ñúñez", "Pérez-Çelik")
+
+
+@pytest.mark.parametrize(
+    ("change", "code", "field"),
+    [
+        ({"id": None}, "missing_field", "id"),
+        ({"nombre": None}, "missing_field", "nombre"),
+        ({"pais": 5}, "invalid_field", "pais"),
+        ({"apellido": ["Perez"]}, "invalid_field", "apellido"),
+        ({"nombre": "   "}, "invalid_field", "nombre"),
+        ({"id": ""}, "invalid_field", "id"),
+        ({"id": "a/b"}, "invalid_field", "id"),
+        ({"id": "line\nbreak"}, "invalid_field", "id"),
+        ({"id": "x" * 129}, "invalid_field", "id"),
+        ({"nombre": "x" * 257}, "invalid_field", "nombre"),
+    ],
+)
+def test_invalid_mappings_say_which_field_and_why(change, code, field):
+    data = {key: value for key, value in {**VALID, **change}.items() if value is not None}
+
+    with pytest.raises(RecordInvalid) as raised:
+        record_from_mapping(data)
+
+    assert raised.value.code == code
+    assert f"'{field}'" in str(raised.value)
+
+
+@pytest.mark.parametrize("change", [{"id": "x" * 128}, {"nombre": "x" * 256}, {"pais": "P"}])
+def test_limits_are_inclusive(change):
+    record = record_from_mapping({**VALID, **change})
+
+    assert record.as_dict() == {**VALID, **change}
+
+
+@pytest.mark.parametrize(
+    ("value", "valid"),
+    [
+        ("abc-123", True),
+        ("x" * 128, True),
+        ("x" * 129, False),
+        ("", False),
+        ("a/b", False),
+        ("tab\there", False),
+        ("Pérez 1", True),
+    ],
+)
+def test_record_id_rules(value, valid):
+    assert record_id_is_valid(value) is valid

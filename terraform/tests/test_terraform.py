@@ -1,0 +1,612 @@
+"""Static checks of the Terraform code: parse every file with python-hcl2 and
+assert the properties the platform depends on (dead-lettering, least privilege,
+private-by-default, alerting, schema, keyless CI). Runs offline: no provider,
+no `terraform init`."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import hcl2
+import pytest
+from hcl2 import SerializationOptions
+
+TERRAFORM_DIR = Path(__file__).resolve().parents[1]
+REPO_ROOT = TERRAFORM_DIR.parent
+RUNBOOKS_DIR = REPO_ROOT / "docs" / "runbooks"
+HCL_OPTIONS = SerializationOptions(strip_string_quotes=True, explicit_blocks=False)
+
+TF_FILES = sorted(p for p in TERRAFORM_DIR.rglob("*.tf") if ".terraform" not in p.parts)
+
+PRIMITIVE_ROLES = {"roles/owner", "roles/editor", "roles/viewer"}
+# Every role any identity may be granted, anywhere in this code.
+ALLOWED_ROLES = {
+    "roles/bigquery.dataViewer",
+    "roles/bigquery.dataEditor",
+    "roles/bigquery.jobUser",
+    "roles/pubsub.publisher",
+    "roles/pubsub.subscriber",
+    "roles/pubsub.viewer",
+    "roles/secretmanager.secretAccessor",
+    "roles/artifactregistry.writer",
+    "roles/run.developer",
+    "roles/run.invoker",
+    "roles/iam.serviceAccountUser",
+    "roles/iam.serviceAccountTokenCreator",
+    "roles/iam.workloadIdentityUser",
+}
+# Roles that may be bound at project level (BigQuery jobs live in a project).
+PROJECT_LEVEL_ROLES = {"roles/bigquery.jobUser"}
+DESIGN_ENV = {
+    "GCP_PROJECT",
+    "BIGQUERY_DATASET",
+    "BIGQUERY_TABLE",
+    "PUBSUB_TOPIC",
+    "PUBSUB_SUBSCRIPTION",
+    "PUBSUB_DEAD_LETTER_TOPIC",
+    "PUBSUB_DEAD_LETTER_SUBSCRIPTION",
+    "DJANGO_ALLOWED_HOSTS",
+}
+
+
+@dataclass(frozen=True)
+class Resource:
+    type: str
+    name: str
+    body: dict[str, Any]
+    path: Path
+
+    @property
+    def address(self) -> str:
+        return f"{self.type}.{self.name}"
+
+
+def hcl_load(path: Path) -> dict[str, Any]:
+    with path.open(encoding="utf-8") as handle:
+        return hcl2.load(handle, serialization_options=HCL_OPTIONS)
+
+
+def entries(block: dict[str, Any]) -> Iterator[tuple[str, Any]]:
+    """Key/value pairs of a parsed block, without python-hcl2's comment entries."""
+    return ((k, v) for k, v in block.items() if k != "__comments__")
+
+
+def first(value: Any) -> Any:
+    """Blocks parse as lists of dicts; most appear once."""
+    return value[0] if isinstance(value, list) and value else value
+
+
+def strings_in(value: Any) -> Iterator[str]:
+    """Every string value below `value`, comments excluded."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if key != "__comments__":
+                yield from strings_in(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from strings_in(item)
+
+
+def comments_in(value: Any) -> Iterator[str]:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key == "__comments__":
+                yield from (c.get("value", "") for c in item)
+            else:
+                yield from comments_in(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from comments_in(item)
+
+
+@pytest.fixture(scope="module")
+def parsed() -> dict[Path, dict[str, Any]]:
+    return {path: hcl_load(path) for path in TF_FILES}
+
+
+@pytest.fixture(scope="module")
+def resources(parsed: dict[Path, dict[str, Any]]) -> list[Resource]:
+    found = []
+    for path, tree in parsed.items():
+        for block in tree.get("resource", []):
+            for rtype, named in entries(block):
+                for name, body in entries(named):
+                    found.append(Resource(rtype, name, body, path))
+    return found
+
+
+@pytest.fixture(scope="module")
+def locals_by_dir(parsed: dict[Path, dict[str, Any]]) -> dict[Path, dict[str, Any]]:
+    merged: dict[Path, dict[str, Any]] = {}
+    for path, tree in parsed.items():
+        for block in tree.get("locals", []):
+            merged.setdefault(path.parent, {}).update(block)
+    return merged
+
+
+@pytest.fixture(scope="module")
+def root_variables(parsed: dict[Path, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    tree = parsed[TERRAFORM_DIR / "variables.tf"]
+    return {name: body for block in tree.get("variable", []) for name, body in entries(block)}
+
+
+def of_type(resources: list[Resource], rtype: str) -> list[Resource]:
+    return [r for r in resources if r.type == rtype]
+
+
+def the(resources: list[Resource], rtype: str, name: str) -> Resource:
+    matches = [r for r in resources if r.type == rtype and r.name == name]
+    assert len(matches) == 1, f"expected exactly one {rtype}.{name}, found {len(matches)}"
+    return matches[0]
+
+
+def resolve_locals(text: str, local_values: dict[str, Any]) -> str:
+    """Inline `${local.x}` string locals (enough to read monitoring filters)."""
+    for _ in range(10):
+        replaced = re.sub(
+            r"\$\{local\.(\w+)\}",
+            lambda m: str(local_values.get(m.group(1), m.group(0))),
+            text,
+        )
+        if replaced == text:
+            return replaced
+        text = replaced
+    return text
+
+
+# --- structure ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", TF_FILES, ids=lambda p: str(p.relative_to(TERRAFORM_DIR)))
+def test_every_tf_file_parses(path: Path) -> None:
+    tree = hcl_load(path)
+
+    assert isinstance(tree, dict)
+    assert tree, f"{path} parsed to nothing"
+
+
+def test_layout_has_root_files_and_modules_per_concern() -> None:
+    root_files = {p.name for p in TERRAFORM_DIR.glob("*.tf")}
+    modules = {p.parent.name for p in TERRAFORM_DIR.glob("modules/*/main.tf")}
+
+    assert {"versions.tf", "variables.tf", "outputs.tf", "main.tf"} <= root_files
+    assert {"pubsub", "bigquery", "run", "iam", "monitoring", "ci"} <= modules
+
+
+def test_providers_are_pinned_and_backend_is_partial_gcs(parsed: dict) -> None:
+    terraform = first(parsed[TERRAFORM_DIR / "versions.tf"]["terraform"])
+    google = first(terraform["required_providers"])["google"]
+    backend = first(terraform["backend"])
+
+    assert terraform["required_version"] == ">= 1.6"
+    assert google["source"] == "hashicorp/google"
+    assert re.fullmatch(r"~> \d+\.\d+", google["version"]), google["version"]
+    assert "gcs" in backend
+    assert "bucket" not in first(backend["gcs"]), "the state bucket is passed at init"
+
+
+def test_every_variable_has_a_description(parsed: dict) -> None:
+    missing = [
+        f"{path.relative_to(TERRAFORM_DIR)}:{name}"
+        for path, tree in parsed.items()
+        for block in tree.get("variable", [])
+        for name, body in entries(block)
+        if not body.get("description")
+    ]
+
+    assert not missing
+
+
+def test_tfvars_example_sets_every_root_variable(root_variables: dict) -> None:
+    example = hcl_load(TERRAFORM_DIR / "terraform.tfvars.example")
+
+    assert {k for k, _ in entries(example)} == set(root_variables)
+
+
+def test_required_services_never_disabled_on_destroy(resources: list[Resource]) -> None:
+    services = of_type(resources, "google_project_service")
+
+    assert services
+    assert all(s.body.get("disable_on_destroy") is False for s in services)
+
+
+# --- Pub/Sub --------------------------------------------------------------------
+
+
+def ingest_subscription(resources: list[Resource]) -> Resource:
+    with_dlq = [
+        r
+        for r in of_type(resources, "google_pubsub_subscription")
+        if "dead_letter_policy" in r.body
+    ]
+    assert len(with_dlq) == 1, "exactly one subscription carries the dead-letter policy"
+    return with_dlq[0]
+
+
+def test_subscription_has_dead_letter_and_exponential_retry(
+    resources: list[Resource], root_variables: dict
+) -> None:
+    subscription = ingest_subscription(resources)
+    policy = first(subscription.body["dead_letter_policy"])
+    retry = first(subscription.body["retry_policy"])
+
+    assert policy["dead_letter_topic"].startswith("${google_pubsub_topic.")
+    assert "max_delivery_attempts" in policy
+    assert retry["minimum_backoff"] and retry["maximum_backoff"]
+    assert first(subscription.body["expiration_policy"])["ttl"] == ""
+    assert root_variables["pubsub_max_delivery_attempts"]["default"] == 5
+    assert root_variables["pubsub_ack_deadline_seconds"]["default"] == 60
+
+
+def test_dead_letter_subscription_never_expires_and_keeps_messages(
+    resources: list[Resource], root_variables: dict
+) -> None:
+    subscription = ingest_subscription(resources)
+    dl_topic = first(subscription.body["dead_letter_policy"])["dead_letter_topic"]
+    dl_topic_ref = dl_topic.removesuffix(".id}").removeprefix("${")
+    dl_subscriptions = [
+        r
+        for r in of_type(resources, "google_pubsub_subscription")
+        if dl_topic_ref in r.body.get("topic", "")
+    ]
+
+    assert len(dl_subscriptions) == 1
+    body = dl_subscriptions[0].body
+    assert first(body["expiration_policy"])["ttl"] == ""
+    assert body["retain_acked_messages"] is True
+    assert root_variables["pubsub_dead_letter_retention"]["default"] == "604800s"
+
+
+def test_pubsub_service_agent_can_dead_letter(
+    resources: list[Resource], locals_by_dir: dict
+) -> None:
+    subscription = ingest_subscription(resources)
+    dl_topic_name = re.search(
+        r"google_pubsub_topic\.(\w+)\.",
+        first(subscription.body["dead_letter_policy"])["dead_letter_topic"],
+    ).group(1)
+    agent = re.compile(r"^serviceAccount:service-.+@gcp-sa-pubsub\.iam\.gserviceaccount\.com$")
+    local_values = locals_by_dir.get(subscription.path.parent, {})
+
+    def agent_grants(rtype: str, role: str, target: str) -> list[Resource]:
+        return [
+            r
+            for r in of_type(resources, rtype)
+            if r.body["role"] == role
+            and agent.match(resolve_locals(r.body["member"], local_values))
+            and target in str(r.body.get("topic", r.body.get("subscription")))
+        ]
+
+    publisher = agent_grants(
+        "google_pubsub_topic_iam_member",
+        "roles/pubsub.publisher",
+        f"google_pubsub_topic.{dl_topic_name}.",
+    )
+    subscriber = agent_grants(
+        "google_pubsub_subscription_iam_member",
+        "roles/pubsub.subscriber",
+        f"google_pubsub_subscription.{subscription.name}.",
+    )
+
+    assert publisher, "Pub/Sub service agent needs publisher on the dead-letter topic"
+    assert subscriber, "Pub/Sub service agent needs subscriber on the source subscription"
+    comments = " ".join(comments_in(hcl_load(subscription.path)))
+    assert "silently" in comments, "explain why the grants exist next to them"
+
+
+# --- BigQuery -------------------------------------------------------------------
+
+
+def test_records_table_schema_clustering_and_protection(resources: list[Resource]) -> None:
+    tables = of_type(resources, "google_bigquery_table")
+    assert len(tables) == 1
+    table = tables[0]
+    schema_file = re.search(r"path\.module\}/([^\"\\]+)", table.body["schema"]).group(1)
+    schema = json.loads((table.path.parent / schema_file).read_text(encoding="utf-8"))
+    columns = {c["name"]: (c["type"], c.get("mode", "NULLABLE")) for c in schema}
+
+    assert table.body["clustering"] == ["id"]
+    assert table.body["deletion_protection"] is True
+    for name in ("id", "nombre", "apellido", "pais"):
+        assert columns[name] == ("STRING", "REQUIRED"), name
+    assert columns["message_id"] == ("STRING", "NULLABLE")
+    assert columns["published_at"] == ("TIMESTAMP", "REQUIRED")
+    assert columns["ingested_at"] == ("TIMESTAMP", "REQUIRED")
+    assert set(columns) == {
+        "id",
+        "nombre",
+        "apellido",
+        "pais",
+        "message_id",
+        "published_at",
+        "ingested_at",
+    }
+
+
+def test_disaster_recovery_copy_is_optional_cross_region(resources: list[Resource]) -> None:
+    transfers = of_type(resources, "google_bigquery_data_transfer_config")
+
+    assert len(transfers) == 1
+    assert transfers[0].body["data_source_id"] == "cross_region_copy"
+    assert "dr_enabled" in transfers[0].body["count"]
+
+
+# --- identity -------------------------------------------------------------------
+
+
+def iam_grants(resources: list[Resource]) -> list[Resource]:
+    return [r for r in resources if re.search(r"_iam_(member|binding|policy)$", r.type)]
+
+
+def test_no_primitive_roles_anywhere(resources: list[Resource]) -> None:
+    used = {s for r in resources for s in strings_in(r.body) if s in PRIMITIVE_ROLES}
+
+    assert not used
+
+
+def test_every_granted_role_is_allow_listed(resources: list[Resource]) -> None:
+    grants = iam_grants(resources)
+    roles = {r.body["role"] for r in grants}
+
+    assert grants
+    assert roles <= ALLOWED_ROLES, roles - ALLOWED_ROLES
+    assert not [r for r in grants if not r.type.endswith("_iam_member")], (
+        "use additive *_iam_member grants, never authoritative bindings/policies"
+    )
+
+
+def test_project_level_grants_are_only_bigquery_job_user(resources: list[Resource]) -> None:
+    project_roles = {r.body["role"] for r in of_type(resources, "google_project_iam_member")}
+
+    assert project_roles
+    assert project_roles <= PROJECT_LEVEL_ROLES
+
+
+def test_every_workload_has_its_own_service_account(resources: list[Resource]) -> None:
+    accounts = {r.body["account_id"] for r in of_type(resources, "google_service_account")}
+
+    assert {"latam-api", "latam-subscriber", "latam-deployer"} <= accounts
+
+
+def test_deployer_acts_only_as_the_runtime_accounts(resources: list[Resource]) -> None:
+    act_as = [
+        r
+        for r in of_type(resources, "google_service_account_iam_member")
+        if r.body["role"] == "roles/iam.serviceAccountUser"
+    ]
+
+    assert len(act_as) == 1
+    assert "deployer" in act_as[0].body["member"]
+    assert act_as[0].body["for_each"] == "${var.runtime_service_account_names}"
+    root = hcl_load(TERRAFORM_DIR / "main.tf")
+    ci = first(next(b["ci"] for b in root["module"] if "ci" in b))
+    assert set(ci["runtime_service_account_names"]) == {"api", "subscriber"}
+
+
+def test_no_service_account_keys(resources: list[Resource]) -> None:
+    assert not of_type(resources, "google_service_account_key")
+
+
+def test_github_federation_is_pinned_to_the_repository(resources: list[Resource]) -> None:
+    providers = of_type(resources, "google_iam_workload_identity_pool_provider")
+    assert len(providers) == 1
+    provider = providers[0].body
+    wif_users = [
+        r
+        for r in of_type(resources, "google_service_account_iam_member")
+        if r.body["role"] == "roles/iam.workloadIdentityUser"
+    ]
+
+    assert first(provider["oidc"])["issuer_uri"] == "https://token.actions.githubusercontent.com"
+    assert provider["attribute_mapping"]["attribute.repository"] == "assertion.repository"
+    assert "assertion.repository ==" in provider["attribute_condition"]
+    assert "var.github_repository" in provider["attribute_condition"]
+    assert "assertion.sub ==" in provider["attribute_condition"]
+    assert len(wif_users) == 1
+    assert wif_users[0].body["member"].startswith("principalSet://iam.googleapis.com/")
+    assert wif_users[0].body["member"].endswith("/attribute.repository/${var.github_repository}")
+
+
+# --- Cloud Run ------------------------------------------------------------------
+
+
+def test_public_access_only_behind_the_explicit_flag(
+    resources: list[Resource], root_variables: dict
+) -> None:
+    public = [
+        r
+        for r in resources
+        if any(s in ("allUsers", "allAuthenticatedUsers") for s in strings_in(r.body))
+    ]
+
+    assert root_variables["allow_public_access"]["default"] is False
+    assert public, "the opt-in grant should exist (gated)"
+    for resource in public:
+        assert "var.allow_public_access ? 1 : 0" in str(resource.body.get("count")), (
+            resource.address
+        )
+        assert "allAuthenticatedUsers" not in list(strings_in(resource.body))
+
+
+def test_api_probes_port_and_concurrency(resources: list[Resource], locals_by_dir: dict) -> None:
+    service = the(resources, "google_cloud_run_v2_service", "api")
+    template = first(service.body["template"])
+    container = first(template["containers"])
+    startup = first(first(container["startup_probe"])["http_get"])
+    liveness = first(first(container["liveness_probe"])["http_get"])
+    run_locals = locals_by_dir[service.path.parent]
+
+    assert startup["path"] == "/readyz"
+    assert liveness["path"] == "/healthz"
+    assert first(container["ports"])["container_port"] == 8080 == startup["port"]
+    assert first(container["resources"])["startup_cpu_boost"] is True
+    assert template["max_instance_request_concurrency"] == "${local.api_concurrency}"
+    assert run_locals["api_concurrency"] == "${var.gunicorn_workers * var.gunicorn_threads}"
+    assert "GUNICORN_WORKERS = tostring(var.gunicorn_workers)" in run_locals["api_env"]
+    assert "GUNICORN_THREADS = tostring(var.gunicorn_threads)" in run_locals["api_env"]
+    assert 'DJANGO_DEBUG = "false"' in run_locals["api_env"]
+
+
+def test_api_secret_key_comes_from_secret_manager(resources: list[Resource]) -> None:
+    service = the(resources, "google_cloud_run_v2_service", "api")
+    container = first(first(service.body["template"])["containers"])
+    secret_env = [e for e in container["env"] if e["name"] == "DJANGO_SECRET_KEY"]
+    versions = of_type(resources, "google_secret_manager_secret_version")
+
+    assert len(secret_env) == 1
+    assert "value" not in secret_env[0]
+    assert first(first(secret_env[0]["value_source"])["secret_key_ref"])["secret"]
+    assert not [v for v in versions if "django_secret_key" in v.body["secret"]], (
+        "the secret key's value is added out of band, never by Terraform"
+    )
+
+
+def test_app_environment_matches_design(parsed: dict) -> None:
+    root_locals = {k: v for b in parsed[TERRAFORM_DIR / "main.tf"]["locals"] for k, v in b.items()}
+
+    assert set(root_locals["app_env"]) >= DESIGN_ENV
+
+
+def test_image_variable_requires_a_digest(root_variables: dict) -> None:
+    validation = first(root_variables["image"]["validation"])
+
+    assert "@sha256:" in validation["condition"]
+
+
+def test_subscriber_runs_the_management_command_always_on(resources: list[Resource]) -> None:
+    pool = the(resources, "google_cloud_run_v2_worker_pool", "subscriber")
+    container = first(first(pool.body["template"])["containers"])
+    scaling = first(pool.body["scaling"])
+    env = next(d for d in container["dynamic"] if "env" in d)["env"]
+
+    assert container["command"] == ["python"]
+    assert container["args"] == ["manage.py", "run_subscriber"]
+    assert scaling.get("scaling_mode", "MANUAL") == "MANUAL"
+    assert scaling["manual_instance_count"] == "${var.subscriber_instance_count}"
+    assert env["for_each"] == "${local.subscriber_env}"
+
+
+# --- monitoring -----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def alert_filters(resources: list[Resource], locals_by_dir: dict) -> dict[str, list[str]]:
+    """Alert policy name -> its condition filters with locals inlined."""
+    policies = {}
+    for policy in of_type(resources, "google_monitoring_alert_policy"):
+        local_values = locals_by_dir.get(policy.path.parent, {})
+        policies[policy.name] = [
+            resolve_locals(first(c["condition_threshold"])["filter"], local_values)
+            for c in policy.body["conditions"]
+        ]
+    return policies
+
+
+def policies_matching(alert_filters: dict[str, list[str]], *needles: str) -> list[str]:
+    return [
+        name
+        for name, filters in alert_filters.items()
+        if any(all(n in f for n in needles) for f in filters)
+    ]
+
+
+@pytest.mark.parametrize(
+    "needles",
+    [
+        ("run.googleapis.com/request_count", 'response_code_class="5xx"'),
+        ("run.googleapis.com/request_latencies",),
+        ("pubsub.googleapis.com/subscription/oldest_unacked_message_age", "var.subscription_name"),
+        ("pubsub.googleapis.com/subscription/num_undelivered_messages", "var.subscription_name"),
+        ("pubsub.googleapis.com/topic/send_message_operation_count", "var.dead_letter_topic_name"),
+        ("monitoring.googleapis.com/uptime_check/check_passed",),
+    ],
+    ids=["5xx", "latency", "oldest-unacked", "backlog", "dead-letter", "uptime"],
+)
+def test_alert_policy_exists(alert_filters: dict, needles: tuple[str, ...]) -> None:
+    assert policies_matching(alert_filters, *needles)
+
+
+def test_latency_alert_uses_p95(resources: list[Resource], alert_filters: dict) -> None:
+    (name,) = policies_matching(alert_filters, "run.googleapis.com/request_latencies")
+    policy = the(resources, "google_monitoring_alert_policy", name)
+    condition = first(first(policy.body["conditions"])["condition_threshold"])
+    aggregation = first(condition["aggregations"])
+
+    assert aggregation["cross_series_reducer"] == "REDUCE_PERCENTILE_95"
+
+
+def test_five_xx_alert_is_a_ratio(resources: list[Resource], alert_filters: dict) -> None:
+    (name,) = policies_matching(alert_filters, 'response_code_class="5xx"')
+    policy = the(resources, "google_monitoring_alert_policy", name)
+    condition = first(first(policy.body["conditions"])["condition_threshold"])
+
+    assert "denominator_filter" in condition
+
+
+def test_availability_slo(resources: list[Resource], root_variables: dict) -> None:
+    slos = of_type(resources, "google_monitoring_slo")
+    assert len(slos) == 1
+    slo = slos[0].body
+    ratio = first(first(slo["request_based_sli"])["good_total_ratio"])
+
+    assert slo["rolling_period_days"] == 28
+    assert root_variables["slo_availability_goal"]["default"] == 0.999
+    assert "total_service_filter" in ratio
+    assert {"good_service_filter", "bad_service_filter"} & set(ratio)
+
+
+@pytest.mark.parametrize(
+    ("rate", "windows"),
+    [(14.4, {"3600s", "300s"}), (6, {"21600s", "1800s"})],
+    ids=["fast-burn", "slow-burn"],
+)
+def test_multi_window_burn_rate_alert(
+    resources: list[Resource], rate: float, windows: set[str]
+) -> None:
+    (slo,) = of_type(resources, "google_monitoring_slo")
+    matching = []
+    for policy in of_type(resources, "google_monitoring_alert_policy"):
+        conditions = [first(c["condition_threshold"]) for c in policy.body["conditions"]]
+        found = {
+            m.group(1)
+            for c in conditions
+            if c["threshold_value"] == rate
+            and (m := re.search(r'select_slo_burn_rate\(.+, \\?"(\d+s)\\?"\)', c["filter"]))
+            and f"google_monitoring_slo.{slo.name}.name" in c["filter"]
+        }
+        if found == windows and policy.body["combiner"] == "AND":
+            matching.append(policy.name)
+
+    assert len(matching) == 1
+
+
+def test_every_alert_links_an_existing_runbook(resources: list[Resource]) -> None:
+    policies = of_type(resources, "google_monitoring_alert_policy")
+    assert policies
+    for policy in policies:
+        content = first(policy.body["documentation"])["content"]
+        links = re.findall(r"runbook_base_url\}/([\w.-]+\.md)", content)
+        assert links, f"{policy.name} documentation must link a runbook"
+        for link in links:
+            assert (RUNBOOKS_DIR / link).is_file(), f"{policy.name}: missing docs/runbooks/{link}"
+        assert policy.body.get("notification_channels")
+
+
+def test_uptime_check_probes_healthz_over_https(resources: list[Resource]) -> None:
+    (check,) = of_type(resources, "google_monitoring_uptime_check_config")
+    http = first(check.body["http_check"])
+
+    assert http["path"] == "/healthz"
+    assert http["use_ssl"] is True
+    assert http["port"] == 443
+
+
+def test_dashboard_is_declared(resources: list[Resource]) -> None:
+    assert of_type(resources, "google_monitoring_dashboard")
