@@ -117,10 +117,16 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--records", type=int, default=10_000)
     parser.add_argument("--seconds", type=int, default=20, help="duration of each phase")
-    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument(
+        "--connections",
+        type=int,
+        default=None,
+        help="concurrent connections (default: workers × threads, as Cloud Run's concurrency)",
+    )
     parser.add_argument("--workers", default=os.environ.get("GUNICORN_WORKERS", "4"))
     parser.add_argument("--threads", default=os.environ.get("GUNICORN_THREADS", "2"))
     args = parser.parse_args()
+    args.connections = args.connections or int(args.workers) * int(args.threads)
 
     workdir = Path(tempfile.mkdtemp(prefix="latam-bench-"))
     stack = Stack(log_dir=workdir / "logs")
