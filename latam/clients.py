@@ -33,20 +33,23 @@ def bigquery_client() -> bigquery.Client:
     return bigquery.Client(project=settings.GCP_PROJECT, location=settings.BIGQUERY_LOCATION)
 
 
+def _pubsub_emulator_transport(transport_class: type) -> dict:
+    """An insecure channel to the emulator, or nothing (the client's own secure one)."""
+    if not settings.PUBSUB_EMULATOR_HOST:
+        return {}
+    return {
+        "transport": transport_class(channel=grpc.insecure_channel(settings.PUBSUB_EMULATOR_HOST))
+    }
+
+
 @functools.cache
 def pubsub_publisher() -> pubsub_v1.PublisherClient:
-    if settings.PUBSUB_EMULATOR_HOST:
-        channel = grpc.insecure_channel(settings.PUBSUB_EMULATOR_HOST)
-        return pubsub_v1.PublisherClient(transport=PublisherGrpcTransport(channel=channel))
-    return pubsub_v1.PublisherClient()
+    return pubsub_v1.PublisherClient(**_pubsub_emulator_transport(PublisherGrpcTransport))
 
 
 @functools.cache
 def pubsub_subscriber() -> pubsub_v1.SubscriberClient:
-    if settings.PUBSUB_EMULATOR_HOST:
-        channel = grpc.insecure_channel(settings.PUBSUB_EMULATOR_HOST)
-        return pubsub_v1.SubscriberClient(transport=SubscriberGrpcTransport(channel=channel))
-    return pubsub_v1.SubscriberClient()
+    return pubsub_v1.SubscriberClient(**_pubsub_emulator_transport(SubscriberGrpcTransport))
 
 
 def clients_reset() -> None:

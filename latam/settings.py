@@ -101,6 +101,14 @@ X_FRAME_OPTIONS = "DENY"
 
 # --- Cache ----------------------------------------------------------------------------
 CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://latam")}
+if CACHES["default"]["BACKEND"].startswith("django_redis"):
+    # A cache outage degrades to the warehouse (logged), never to an error, and a slow
+    # Redis costs at most these timeouts.
+    CACHES["default"].setdefault("OPTIONS", {}).update(
+        {"SOCKET_CONNECT_TIMEOUT": 0.5, "SOCKET_TIMEOUT": 0.5}
+    )
+    DJANGO_REDIS_IGNORE_EXCEPTIONS = True
+    DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
 # Staleness bounds of the records API, in seconds (see README, "Caching").
 RECORDS_CACHE_TTL = env.int("RECORDS_CACHE_TTL", default=60)
 RECORDS_MISS_CACHE_TTL = env.int("RECORDS_MISS_CACHE_TTL", default=10)

@@ -18,12 +18,16 @@ from records.metrics import CACHE_REQUESTS
 T = TypeVar("T")
 
 _MISSING = object()
-_STRIPES = [threading.Lock() for _ in range(64)]
+_STRIPES = [threading.Lock() for _ in range(256)]
 _WAIT_STEP_SECONDS = 0.01
 
 
 def _stripe(key: str) -> threading.Lock:
     return _STRIPES[zlib.crc32(key.encode()) % len(_STRIPES)]
+
+
+def _lock_key(key: str) -> str:
+    return f"{key}:computing"
 
 
 def _lookup(key: str) -> object:
@@ -47,12 +51,11 @@ def cached(*, key: str, kind: str, ttl: Callable[[T], int], compute: Callable[[]
         value = _wait_for_other_process(key)
         if value is not _MISSING:
             return value  # type: ignore[return-value]
-        lock_key = f"{key}:computing"
         try:
             value = compute()
             cache.set(key, (value,), ttl(value))
         finally:
-            cache.delete(lock_key)
+            cache.delete(_lock_key(key))
         return value
 
 
@@ -64,7 +67,9 @@ def cache_prime(*, entries: dict[str, object], ttl: int) -> None:
 def _wait_for_other_process(key: str) -> object:
     """Take the cross-process lock for `key`, or wait (bounded) for whoever holds it."""
     bound = settings.BIGQUERY_TIMEOUT_SECONDS
-    if cache.add(f"{key}:computing", 1, timeout=bound):
+    # add() is False only when another process holds the lock; django-redis answers None
+    # when Redis is unreachable, and then there is nobody to wait for.
+    if cache.add(_lock_key(key), 1, timeout=bound) is not False:
         return _MISSING
     deadline = time.monotonic() + bound
     while time.monotonic() < deadline:

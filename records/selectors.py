@@ -8,11 +8,11 @@ from django.conf import settings
 from latam.clients import bigquery_client
 from records.caching import cache_prime, cached
 from records.entities import Record
-from records.repository import BigQueryRecordRepository, RecordRepository
+from records.repository import BigQueryRecordRepository
 
 
 @functools.cache
-def record_repository() -> RecordRepository:
+def record_repository() -> BigQueryRecordRepository:
     return BigQueryRecordRepository(
         client=bigquery_client(),
         project=settings.GCP_PROJECT,

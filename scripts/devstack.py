@@ -205,7 +205,9 @@ def run(args: argparse.Namespace) -> int:
             "  sample data    .venv/bin/python manage.py seed --count 1000\n",
             flush=True,
         )
-        while not stopping:
+        parent = os.getppid()
+        # SIGTERM to `make` does not reach this process: stop when our parent is gone.
+        while not stopping and os.getppid() == parent:
             for name, process in stack.processes.items():
                 if process.poll() is not None:
                     raise StackError(f"{name} exited with {process.returncode}; see its log")

@@ -122,3 +122,22 @@ def test_failures_are_not_cached_and_release_the_lock(repository):
 
     assert selectors.record_get(record_id="a-1") == ANA
     assert repository.calls["get"] == 2
+
+
+def test_a_redis_outage_degrades_to_the_warehouse(client, repository, settings):
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": "redis://127.0.0.1:9/0",  # nothing listens there
+            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.2, "SOCKET_TIMEOUT": 0.2},
+        }
+    }
+    settings.DJANGO_REDIS_IGNORE_EXCEPTIONS = True
+    started = time.monotonic()
+
+    response = client.get("/records/a-1")
+
+    assert time.monotonic() - started < 2  # no waiting for a lock nobody can hold
+    assert response.status_code == 200
+    assert response.json() == ANA.as_dict()
+    assert repository.calls["get"] == 1
