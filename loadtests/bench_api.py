@@ -139,7 +139,6 @@ def main() -> int:
         "DJANGO_ENV_FILE": os.devnull,
         "GUNICORN_WORKERS": str(args.workers),
         "GUNICORN_THREADS": str(args.threads),
-        "LOG_LEVEL": "WARNING",
     }
     os.environ.update(env)
     try:
