@@ -14,6 +14,13 @@ from records.serializers import ErrorSerializer, RecordSerializer
 
 NOT_FOUND_MESSAGE = "Registro no encontrado"
 
+_retry_after = OpenApiParameter(
+    "Retry-After",
+    OpenApiTypes.INT,
+    OpenApiParameter.HEADER,
+    response=[429, 503],
+    description="Seconds to wait before retrying",
+)
 _errors = {
     400: OpenApiResponse(ErrorSerializer, description="Malformed or out-of-range parameter"),
     429: OpenApiResponse(ErrorSerializer, description="Too many requests (see Retry-After)"),
@@ -32,6 +39,21 @@ class RecordViewSet(viewsets.ViewSet):
         parameters=[
             OpenApiParameter("limit", OpenApiTypes.INT, description="1–1000, default 100"),
             OpenApiParameter("offset", OpenApiTypes.INT, description="≥ 0, default 0"),
+            OpenApiParameter(
+                "X-Total-Count",
+                OpenApiTypes.INT,
+                OpenApiParameter.HEADER,
+                response=[200],
+                description="Number of records in the collection",
+            ),
+            OpenApiParameter(
+                "Link",
+                OpenApiTypes.STR,
+                OpenApiParameter.HEADER,
+                response=[200],
+                description='RFC 8288 links to the rel="next" and rel="prev" pages',
+            ),
+            _retry_after,
         ],
         responses={
             200: OpenApiResponse(
@@ -48,6 +70,7 @@ class RecordViewSet(viewsets.ViewSet):
 
     @extend_schema(
         summary="One record by id",
+        parameters=[_retry_after],
         responses={
             200: RecordSerializer,
             404: OpenApiResponse(ErrorSerializer, description=NOT_FOUND_MESSAGE),

@@ -184,6 +184,9 @@ def test_openapi_schema_describes_both_paths(client):
     assert {"/records/", "/records/{id}/"} <= set(schema["paths"])
     detail = schema["paths"]["/records/{id}/"]["get"]["responses"]
     assert {"200", "404", "503"} <= set(detail)
+    assert "Retry-After" in detail["503"]["headers"]
+    listing = schema["paths"]["/records/"]["get"]["responses"]["200"]
+    assert {"X-Total-Count", "Link"} <= set(listing["headers"])
 
 
 def test_docs_ui_assets_are_served_locally(client):

@@ -1,0 +1,90 @@
+"""Settings come from the environment and fail loudly where a secret is required."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def settings_check(**env: str) -> subprocess.CompletedProcess:
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"BIGQUERY_EMULATOR_HOST", "DJANGO_SECRET_KEY"}
+    }
+    return subprocess.run(
+        [sys.executable, "-c", "import django; django.setup(); print('configured')"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={
+            **clean,
+            "DJANGO_SETTINGS_MODULE": "latam.settings",
+            "DJANGO_ENV_FILE": os.devnull,
+            **env,
+        },
+    )
+
+
+def test_secret_key_is_required_outside_local_development():
+    result = settings_check()
+
+    assert result.returncode != 0
+    assert "DJANGO_SECRET_KEY is required" in result.stderr
+
+
+def test_settings_load_in_the_cloud_with_a_secret_and_locally_without_one():
+    assert settings_check(DJANGO_SECRET_KEY="from-secret-manager").stdout.strip() == "configured"
+    assert settings_check(BIGQUERY_EMULATOR_HOST="127.0.0.1:9050").stdout.strip() == "configured"
+
+
+def test_debug_is_off_by_default():
+    from django.conf import settings
+
+    assert settings.DEBUG is False
+
+
+def settings_value(expression: str, **env: str) -> object:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            f"import json, django; django.setup(); from django.conf import settings; "
+            f"print(json.dumps({expression}))",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "latam.settings", **env},
+    )
+    return json.loads(result.stdout)
+
+
+def test_throttling_is_off_unless_a_rate_is_configured():
+    off = settings_value("settings.REST_FRAMEWORK['DEFAULT_THROTTLE_CLASSES']")
+    on = settings_value(
+        "[settings.REST_FRAMEWORK['DEFAULT_THROTTLE_CLASSES'], "
+        "settings.REST_FRAMEWORK['DEFAULT_THROTTLE_RATES']]",
+        API_THROTTLE_RATE="50/second",
+    )
+
+    assert off == []
+    assert on == [["rest_framework.throttling.AnonRateThrottle"], {"anon": "50/second"}]
+
+
+def test_redis_cache_url_gets_timeouts_and_degrades_gracefully():
+    caches = settings_value(
+        "[settings.CACHES['default'], settings.DJANGO_REDIS_IGNORE_EXCEPTIONS]",
+        CACHE_URL="redis://10.1.2.3:6379/0",
+    )
+
+    assert caches[0]["BACKEND"] == "django_redis.cache.RedisCache"
+    assert caches[0]["OPTIONS"]["SOCKET_TIMEOUT"] <= 1
+    assert caches[1] is True
