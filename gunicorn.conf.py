@@ -27,12 +27,7 @@ logconfig_dict = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
-        "json": {
-            "()": "pythonjsonlogger.json.JsonFormatter",
-            "fmt": "{levelname}{message}{name}",
-            "style": "{",
-            "rename_fields": {"levelname": "severity", "name": "logger"},
-        }
+        "json": {"()": "latam.jsonlog.cloud_logging_formatter"},
     },
     "handlers": {
         "stdout": {

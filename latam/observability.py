@@ -21,7 +21,6 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
-from pythonjsonlogger.json import JsonFormatter
 
 logger = logging.getLogger("latam.request")
 
@@ -61,15 +60,6 @@ class TraceFilter(logging.Filter):
                 f"projects/{settings.GCP_PROJECT}/traces/{trace_id}",
             )
         return True
-
-
-def cloud_logging_formatter() -> logging.Formatter:
-    return JsonFormatter(
-        "{levelname}{message}{name}",
-        style="{",
-        rename_fields={"levelname": "severity", "name": "logger"},
-        timestamp="time",
-    )
 
 
 class RequestObservabilityMiddleware:

@@ -152,7 +152,7 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {"trace": {"()": "latam.observability.TraceFilter"}},
-    "formatters": {"json": {"()": "latam.observability.cloud_logging_formatter"}},
+    "formatters": {"json": {"()": "latam.jsonlog.cloud_logging_formatter"}},
     "handlers": {
         "stdout": {
             "class": "logging.StreamHandler",

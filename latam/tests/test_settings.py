@@ -9,26 +9,23 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 
 
-def settings_check(**env: str) -> subprocess.CompletedProcess:
-    clean = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in {"BIGQUERY_EMULATOR_HOST", "DJANGO_SECRET_KEY"}
-    }
+def django_run(code: str, **env: str) -> subprocess.CompletedProcess:
+    """Run `code` after django.setup() in a fresh interpreter with `env` on top of ours."""
     return subprocess.run(
-        [sys.executable, "-c", "import django; django.setup(); print('configured')"],
+        [sys.executable, "-c", f"import json, django; django.setup(); {code}"],
         cwd=REPO,
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
-        env={
-            **clean,
-            "DJANGO_SETTINGS_MODULE": "latam.settings",
-            "DJANGO_ENV_FILE": os.devnull,
-            **env,
-        },
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "latam.settings", **env},
     )
+
+
+def settings_check(**env: str) -> subprocess.CompletedProcess:
+    """Settings loading outside the test environment: no emulator, no secret, no .env."""
+    clean = {"BIGQUERY_EMULATOR_HOST": "", "DJANGO_SECRET_KEY": "", "DJANGO_ENV_FILE": os.devnull}
+    return django_run("print('configured')", **{**clean, **env})
 
 
 def test_secret_key_is_required_outside_local_development():
@@ -50,20 +47,8 @@ def test_debug_is_off_by_default():
 
 
 def settings_value(expression: str, **env: str) -> object:
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            f"import json, django; django.setup(); from django.conf import settings; "
-            f"print(json.dumps({expression}))",
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-        env={**os.environ, "DJANGO_SETTINGS_MODULE": "latam.settings", **env},
-    )
+    result = django_run(f"from django.conf import settings; print(json.dumps({expression}))", **env)
+    assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
 

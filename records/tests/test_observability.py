@@ -3,12 +3,8 @@ import logging
 
 import pytest
 
-from latam.observability import (
-    TraceFilter,
-    _trace_id,
-    cloud_logging_formatter,
-    trace_id_from_headers,
-)
+from latam.jsonlog import cloud_logging_formatter
+from latam.observability import TraceFilter, _trace_id, trace_id_from_headers
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 
