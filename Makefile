@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-unit lint format check-iac check-container bench-api clean
+.PHONY: run test test-unit lint format check-iac check-container bench-api bench-ingest clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) is required"; exit 1; }
@@ -49,6 +49,9 @@ check-container: $(STAMP)
 
 bench-api: $(STAMP)
 	$(BIN)/python -m loadtests.bench_api
+
+bench-ingest: $(STAMP)
+	$(BIN)/python -m loadtests.bench_ingest
 
 clean:
 	rm -rf $(VENV) .venv-iac .stack staticfiles .pytest_cache .ruff_cache .hypothesis

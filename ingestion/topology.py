@@ -2,7 +2,12 @@
 
 In Google Cloud, Terraform owns these resources (terraform/modules/pubsub); locally,
 `manage.py bootstrap` creates the same shape: ingest topic, its subscription with a
-dead-letter policy and exponential retry, the dead-letter topic and its subscription.
+dead-letter policy, the dead-letter topic and its subscription.
+
+One difference: no retry policy on the emulator. Its exponential-backoff implementation
+(emulator 0.8.20) holds messages nacked by a closing stream for minutes, even with a
+1–5 s policy, so a restarted subscriber would wait for them; without a policy they come
+back as soon as their lease lapses. Terraform sets the 10–600 s policy in the cloud.
 """
 
 from django.conf import settings
@@ -44,10 +49,6 @@ def topology_ensure(
         dead_letter_policy={
             "dead_letter_topic": dead_letter_topic,
             "max_delivery_attempts": settings.PUBSUB_MAX_DELIVERY_ATTEMPTS,
-        },
-        retry_policy={
-            "minimum_backoff": duration_pb2.Duration(seconds=10),
-            "maximum_backoff": duration_pb2.Duration(seconds=600),
         },
     ):
         created.append(subscription)

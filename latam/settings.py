@@ -33,6 +33,26 @@ PUBSUB_DEAD_LETTER_SUBSCRIPTION = env.str(
 )
 PUBSUB_MAX_DELIVERY_ATTEMPTS = env.int("PUBSUB_MAX_DELIVERY_ATTEMPTS", default=5)
 
+# --- Ingestion (manage.py run_subscriber) ---------------------------------------------
+# A batch is written when it holds INGEST_BATCH_SIZE rows or its oldest row is this old.
+INGEST_BATCH_SIZE = env.int("INGEST_BATCH_SIZE", default=500)
+INGEST_BATCH_MAX_SECONDS = env.float("INGEST_BATCH_MAX_SECONDS", default=1.0)
+# Flow control: messages and bytes held at once, whatever the backlog.
+INGEST_MAX_OUTSTANDING_MESSAGES = env.int("INGEST_MAX_OUTSTANDING_MESSAGES", default=2000)
+INGEST_MAX_OUTSTANDING_BYTES = env.int("INGEST_MAX_OUTSTANDING_BYTES", default=20 * 1024 * 1024)
+# Each lease extension asks for at most this long: a crashed subscriber's messages are
+# redelivered within it (the client's default lets leases grow to 600 s).
+INGEST_LEASE_SECONDS = env.int("INGEST_LEASE_SECONDS", default=10)
+# Backoff between warehouse probes while it is down (exponential with jitter, capped).
+INGEST_RETRY_MAX_SECONDS = env.float("INGEST_RETRY_MAX_SECONDS", default=30.0)
+# While the warehouse is down, buffered messages are nacked after being held this long.
+INGEST_MAX_HOLD_SECONDS = env.float("INGEST_MAX_HOLD_SECONDS", default=300.0)
+# SIGTERM: stop pulling, flush, ack, exit within this (Cloud Run gives 10 s).
+INGEST_SHUTDOWN_SECONDS = env.float("INGEST_SHUTDOWN_SECONDS", default=8.0)
+# The subscriber's Prometheus endpoint (0 turns it off) and the address it binds.
+METRICS_PORT = env.int("METRICS_PORT", default=9100)
+METRICS_ADDRESS = env.str("METRICS_ADDRESS", default="127.0.0.1")
+
 LOCAL_DEVELOPMENT = bool(BIGQUERY_EMULATOR_HOST)
 
 # --- Django ---------------------------------------------------------------------------

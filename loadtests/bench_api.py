@@ -24,7 +24,7 @@ import tempfile
 import urllib.request
 from pathlib import Path
 
-from scripts.devstack import REPO, Stack, StackError, free_port
+from scripts.devstack import REPO, Stack, StackError, free_port, metric_total
 
 WRK_SCRIPT = """
 local hot, cold = {}, {}
@@ -55,18 +55,8 @@ def debian_binary(name: str, package: str) -> str:
     return found
 
 
-def counter_total(base_url: str, metric: str, **labels: str) -> float:
-    with urllib.request.urlopen(f"{base_url}/metrics", timeout=10) as response:  # noqa: S310
-        text = response.read().decode()
-    total = 0.0
-    for line in text.splitlines():
-        if line.startswith(metric + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
-            total += float(line.rsplit(" ", 1)[1])
-    return total
-
-
 def run_phase(*, name: str, base_url: str, script: Path, seconds: int, connections: int) -> dict:
-    queries_before = counter_total(base_url, "latam_warehouse_queries_total", operation="get")
+    queries_before = metric_total(base_url, "latam_warehouse_queries_total", operation="get")
     result = subprocess.run(
         [
             debian_binary("wrk", "wrk"),
@@ -88,7 +78,7 @@ def run_phase(*, name: str, base_url: str, script: Path, seconds: int, connectio
     if not match:
         raise StackError(f"wrk printed no result:\n{result.stdout}\n{result.stderr}")
     requests, duration_us, p50_us, p99_us, errors = map(int, match.groups())
-    queries = counter_total(base_url, "latam_warehouse_queries_total", operation="get")
+    queries = metric_total(base_url, "latam_warehouse_queries_total", operation="get")
     queries -= queries_before
     return {
         "phase": name,

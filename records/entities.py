@@ -1,6 +1,6 @@
 """The Record and its rules, shared by the API (ids in URLs) and ingestion (messages)."""
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
@@ -47,10 +47,16 @@ def record_id_is_valid(value: str) -> bool:
     return 0 < len(value) <= ID_MAX_LENGTH and value.isprintable() and "/" not in value
 
 
-def record_from_mapping(data: Mapping[str, object]) -> Record:
-    """Validate a producer's object: keys match case-insensitively, unknown keys are ignored,
-    the four fields are required non-empty strings, trimmed, within their limits."""
-    fields = {str(key).lower(): value for key, value in data.items()}
+def record_from_mapping(data: Mapping[str, object] | Iterable[tuple[str, object]]) -> Record:
+    """Validate a producer's object (a mapping, or its key/value pairs with any repeats):
+    keys match case-insensitively, unknown keys are ignored, each of the four fields is
+    given once, as a non-empty string, trimmed, within its limit."""
+    fields: dict[str, object] = {}
+    for key, value in data.items() if isinstance(data, Mapping) else data:
+        name = str(key).lower()
+        if name in fields and name in FIELDS:
+            raise RecordInvalid("invalid_field", f"field '{name}' is given more than once")
+        fields[name] = value
     values = {}
     for name in FIELDS:
         if name not in fields or fields[name] is None:

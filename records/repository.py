@@ -163,6 +163,8 @@ class BigQueryRecordRepository:
                 self._table_id,
                 payload,
                 row_ids=[row.insert_id for row in rows],
+                # A refused row must not stop the others (BigQuery's default does).
+                skip_invalid_rows=True,
                 timeout=self._timeout,
                 retry=self._retry,
             )

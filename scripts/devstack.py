@@ -13,8 +13,11 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
 
 REPO = Path(__file__).resolve().parent.parent
 EMULATOR_HELP = (
@@ -40,6 +43,18 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
     with socket.socket() as probe:
         probe.settimeout(0.2)
         return probe.connect_ex((host, port)) == 0
+
+
+def metric_total(base_url: str, name: str, **labels: str) -> float:
+    """The sum of a sample's values (those with these labels) on a /metrics endpoint."""
+    with urllib.request.urlopen(f"{base_url}/metrics", timeout=10) as response:  # noqa: S310
+        text = response.read().decode()
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name and labels.items() <= sample.labels.items()
+    )
 
 
 def pubsub_emulator_binary() -> Path:
@@ -162,7 +177,7 @@ class Stack:
 
 
 def run(args: argparse.Namespace) -> int:
-    """`make run`: emulators, bootstrap, API (and subscriber once it exists), until stopped."""
+    """`make run`: emulators, bootstrap, API and subscriber, until stopped."""
     state = REPO / ".stack"
     stack = Stack(log_dir=state / "logs")
     env = {
@@ -179,7 +194,13 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
     try:
-        for port, what in ((8085, "Pub/Sub emulator"), (9050, "BigQuery emulator"), (8000, "API")):
+        ports = (
+            (8085, "Pub/Sub emulator"),
+            (9050, "BigQuery emulator"),
+            (8000, "API"),
+            (9100, "subscriber metrics"),
+        )
+        for port, what in ports:
             if port_open(port):
                 raise StackError(f"port {port} ({what}) is already in use: is a stack running?")
         stack.start_pubsub_emulator(port=8085)
@@ -193,16 +214,20 @@ def run(args: argparse.Namespace) -> int:
         subprocess.run([python, "manage.py", "bootstrap"], cwd=REPO, check=True, timeout=120)
         stack.start("api", [str(Path(python).parent / "gunicorn"), "latam.wsgi:application"])
         stack.wait_for_port("api", 8000)
-        if (REPO / "ingestion/management/commands/run_subscriber.py").exists():
-            stack.start("subscriber", [python, "manage.py", "run_subscriber"])
+        stack.start(
+            "subscriber", [python, "manage.py", "run_subscriber"], env={"METRICS_PORT": "9100"}
+        )
+        stack.wait_for_port("subscriber", 9100)
         print(
             "\nlatam is running (Ctrl-C stops everything):\n"
             "  API            http://127.0.0.1:8000/records\n"
             "  API docs       http://127.0.0.1:8000/api/docs/\n"
             "  health/metrics http://127.0.0.1:8000/readyz  http://127.0.0.1:8000/metrics\n"
+            "  subscriber     metrics http://127.0.0.1:9100/metrics\n"
             "  Pub/Sub        127.0.0.1:8085 (emulator)   BigQuery 127.0.0.1:9050 (bqemulator)\n"
             f"  logs           {stack.log_dir}/\n"
-            "  sample data    .venv/bin/python manage.py seed --count 1000\n",
+            "  publish        .venv/bin/python manage.py seed --count 1000 --via pubsub\n"
+            "  dead letters   .venv/bin/python manage.py dead_letters\n",
             flush=True,
         )
         parent = os.getppid()

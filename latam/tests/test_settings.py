@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -73,3 +74,12 @@ def test_redis_cache_url_gets_timeouts_and_degrades_gracefully():
     assert caches[0]["BACKEND"] == "django_redis.cache.RedisCache"
     assert caches[0]["OPTIONS"]["SOCKET_TIMEOUT"] <= 1
     assert caches[1] is True
+
+
+def test_env_example_lists_every_variable_the_settings_read():
+    settings_source = (REPO / "latam/settings.py").read_text()
+    read = set(re.findall(r'env(?:\.\w+)?\(\s*"([A-Z][A-Z0-9_]*)"', settings_source))
+    listed = set(re.findall(r"^([A-Z][A-Z0-9_]*)=", (REPO / ".env.example").read_text(), re.M))
+
+    assert len(read) > 20  # the pattern still finds what settings.py reads
+    assert read - listed - {"DJANGO_ENV_FILE"} == set()

@@ -1,10 +1,13 @@
 import itertools
+import json
 import time
 from datetime import UTC, datetime
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from ingestion.publishing import messages_publish
+from latam.clients import pubsub_publisher
 from records import selectors
 from records.entities import StoredRecord
 from records.repository import WarehouseUnavailable
@@ -18,10 +21,21 @@ class Command(BaseCommand):
         parser.add_argument("--count", type=int, required=True, help="how many records")
         parser.add_argument("--seed", type=int, default=None, help="deterministic output")
         parser.add_argument("--batch-size", type=int, default=5000, help="rows per insert")
+        parser.add_argument(
+            "--via",
+            choices=("warehouse", "pubsub"),
+            default="warehouse",
+            help="write to the warehouse directly, or publish to the ingest topic",
+        )
 
-    def handle(self, *args, count: int, seed: int | None, batch_size: int, **options) -> None:
+    def handle(
+        self, *args, count: int, seed: int | None, batch_size: int, via: str, **options
+    ) -> None:
         if count < 1 or not 1 <= batch_size <= 10000:
             raise CommandError("--count must be ≥ 1 and --batch-size from 1 to 10000")
+        if via == "pubsub":
+            self._publish(count, seed)
+            return
         repository = selectors.record_repository()
         started = time.perf_counter()
         written = refused = batches = 0
@@ -44,3 +58,20 @@ class Command(BaseCommand):
             f"wrote {written} records to {table} in {batches} batches "
             f"({refused} refused, {elapsed:.1f} s, seed {seed if seed is not None else 'random'})"
         )
+
+    def _publish(self, count: int, seed: int | None) -> None:
+        publisher = pubsub_publisher()
+        topic = publisher.topic_path(settings.GCP_PROJECT, settings.PUBSUB_TOPIC)
+        started = time.perf_counter()
+        tally = messages_publish(
+            (
+                json.dumps(record.as_dict()).encode()
+                for record in records_fake(count=count, seed=seed)
+            ),
+            publisher=publisher,
+            topic=topic,
+        )
+        summary = f"{topic}: {tally.summary()} in {time.perf_counter() - started:.1f} s"
+        if tally.failed:
+            raise CommandError(summary)
+        self.stdout.write(summary)

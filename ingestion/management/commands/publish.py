@@ -1,0 +1,70 @@
+import sys
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from ingestion.publishing import messages_publish
+from latam.clients import pubsub_publisher
+
+
+class Command(BaseCommand):
+    help = (
+        "Publish JSON records to the ingest topic as-is, one message per line of FILE "
+        "(or stdin), or the single --data value. Invalid input is published too, so that "
+        "what the subscriber refuses can be reproduced."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("file", nargs="?", help="JSON lines; '-' or nothing for stdin")
+        parser.add_argument("--data", help='one message, e.g. \'{"id": "1", ...}\'')
+        parser.add_argument("--topic", default=settings.PUBSUB_TOPIC)
+        parser.add_argument(
+            "--attribute",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="message attribute (repeatable)",
+        )
+
+    def handle(self, *args, file: str | None, data: str | None, topic: str, **options) -> None:
+        if data is not None and file is not None:
+            raise CommandError("give either FILE or --data, not both")
+        attributes = {}
+        for item in options["attribute"]:
+            key, separator, value = item.partition("=")
+            if not separator or not key:
+                raise CommandError(f"--attribute must be KEY=VALUE, got {item!r}")
+            attributes[key] = value
+        if data is not None:
+            self._publish([data.encode()], topic, attributes)
+        elif file in (None, "-"):
+            self._publish(_lines(sys.stdin.buffer), topic, attributes)
+        else:
+            path = Path(file)
+            if not path.is_file():
+                raise CommandError(f"{file}: no such file")
+            with path.open("rb") as stream:
+                self._publish(_lines(stream), topic, attributes)
+
+    def _publish(self, payloads: Iterable[bytes], topic: str, attributes: dict) -> None:
+        publisher = pubsub_publisher()
+        topic_path = publisher.topic_path(settings.GCP_PROJECT, topic)
+        tally = messages_publish(
+            payloads, publisher=publisher, topic=topic_path, attributes=attributes
+        )
+        message = f"{topic_path}: {tally.summary()}"
+        if "NotFound" in tally.errors:
+            message += " — does the topic exist? (`manage.py bootstrap` on the emulator)"
+        if tally.failed:
+            raise CommandError(message)
+        self.stdout.write(message)
+
+
+def _lines(stream: BinaryIO) -> Iterator[bytes]:
+    """Each non-blank line, without its line ending, bytes untouched (even if not UTF-8)."""
+    for line in stream:
+        if line.strip():
+            yield line.rstrip(b"\r\n")

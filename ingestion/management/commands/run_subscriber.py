@@ -1,0 +1,46 @@
+import signal
+import threading
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from google.api_core import exceptions as google_exceptions
+from prometheus_client import start_http_server
+
+from ingestion.subscriber import subscriber_run_from_settings
+
+
+class Command(BaseCommand):
+    help = (
+        "Consume PUBSUB_SUBSCRIPTION: validate each message, write valid records to the "
+        "warehouse in batches, dead-letter invalid ones. Stops cleanly on SIGTERM/SIGINT."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--batch-size", type=int, default=settings.INGEST_BATCH_SIZE)
+        parser.add_argument(
+            "--batch-max-seconds", type=float, default=settings.INGEST_BATCH_MAX_SECONDS
+        )
+        parser.add_argument("--metrics-port", type=int, default=settings.METRICS_PORT)
+
+    def handle(
+        self, *args, batch_size: int, batch_max_seconds: float, metrics_port: int, **options
+    ) -> None:
+        if not 1 <= batch_size <= 10_000 or not 0 < batch_max_seconds <= 60:
+            raise CommandError("--batch-size must be 1–10000 and --batch-max-seconds 0–60")
+        stop = threading.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: stop.set())
+        if metrics_port:
+            start_http_server(metrics_port, addr=settings.METRICS_ADDRESS)
+        subscription = f"{settings.GCP_PROJECT}/{settings.PUBSUB_SUBSCRIPTION}"
+        try:
+            subscriber_run_from_settings(
+                stop=stop, batch_size=batch_size, batch_max_seconds=batch_max_seconds
+            )
+        except google_exceptions.NotFound as error:
+            raise CommandError(
+                f"subscription {subscription} not found: run `manage.py bootstrap` on the "
+                "emulator, or apply the Terraform in Google Cloud"
+            ) from error
+        except google_exceptions.GoogleAPICallError as error:
+            raise CommandError(f"streaming pull on {subscription} failed: {error}") from error

@@ -1,0 +1,31 @@
+"""Prometheus metrics of the subscriber (one process; served on METRICS_PORT).
+
+Write calls and their latency are the repository's own `latam_warehouse_queries_total`
+and `latam_warehouse_query_duration_seconds` with `operation="insert"`.
+"""
+
+from prometheus_client import Counter, Gauge, Histogram
+
+RECEIVED = Counter("latam_ingest_messages_received_total", "Messages delivered to the subscriber")
+STORED = Counter("latam_ingest_messages_stored_total", "Messages written to the warehouse, acked")
+DEAD_LETTERED = Counter(
+    "latam_ingest_messages_dead_lettered_total",
+    "Messages published to the dead-letter topic, acked",
+    ["error_code"],
+)
+RETRIED = Counter(
+    "latam_ingest_messages_retried_total",
+    "Messages nacked for redelivery (transient failure or shutdown)",
+    ["reason"],
+)
+BATCH_SIZE = Histogram(
+    "latam_ingest_batch_size",
+    "Rows per warehouse write",
+    buckets=(1, 10, 50, 100, 250, 500, 1000, 2500, 5000),
+)
+OUTSTANDING = Gauge(
+    "latam_ingest_outstanding_messages", "Messages held by the subscriber, not yet settled"
+)
+WAREHOUSE_UP = Gauge(
+    "latam_ingest_warehouse_up", "1 while warehouse writes succeed, 0 while backing off"
+)
