@@ -65,6 +65,9 @@ class Ingestor:
     def receive(self, message: Message) -> None:
         RECEIVED.inc()
         OUTSTANDING.inc()
+        if self._stopped.is_set():
+            _release([message])
+            return
         try:
             record = record_from_data(message.data)
         except RecordInvalid as error:

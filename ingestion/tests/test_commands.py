@@ -92,7 +92,7 @@ def test_dead_letters_lists_without_consuming(topology: Topology):
     first = run("dead_letters", "--wait", "1")
     second = run("dead_letters", "--wait", "1", "--show-data")
 
-    assert "attempts=1  invalid_json: data is not JSON" in first
+    assert "source=42  attempts=1  invalid_json: data is not JSON" in first
     assert "attempts=5  delivery_attempts_exhausted" in first
     assert "2 dead letters listed" in first
     assert "{oops" not in first  # data only on request: it may hold personal data

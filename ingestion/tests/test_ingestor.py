@@ -615,19 +615,21 @@ def test_stop_with_nothing_pending_returns_without_writing(harness):
     assert harness.repository.calls["insert"] == 0
 
 
-def test_messages_received_after_stop_are_released_not_nacked(harness):
+@pytest.mark.parametrize("data", [None, b"not json"], ids=["valid", "invalid"])
+def test_messages_received_after_stop_are_released_not_nacked(harness, data):
     retried_before = sample("latam_ingest_messages_retried_total", reason="shutdown")
     ingestor = harness.ingestor(size=1, max_seconds=60)
     thread = harness.start(ingestor)
     ingestor.stop()
     thread.join(WAIT_SECONDS)
-    late = harness.message()
+    late = harness.message(data)
     late.released = True
 
     ingestor.receive(late)
 
     assert late.settlements == []  # a nack now would bring it straight back to this stream
     assert harness.repository.calls["insert"] == 0
+    assert harness.publisher.publications == []  # no dead letter once stopping
     assert sample("latam_ingest_messages_retried_total", reason="shutdown") - retried_before == 1
 
 

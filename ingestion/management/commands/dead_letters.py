@@ -76,8 +76,10 @@ class Command(BaseCommand):
                 POLICY_DELIVERY_COUNT, "?"
             )
             code = attributes.get("error_code", "delivery_attempts_exhausted")
+            # The source message id is what the subscriber's logs name.
+            source = attributes.get("source_message_id", "?")
             line = (
-                f"{message.message_id}  {message.publish_time.isoformat()}  "
+                f"{message.message_id}  {message.publish_time.isoformat()}  source={source}  "
                 f"attempts={attempts}  {code}: {attributes.get('error', '')}"
             )
             self.stdout.write(line.rstrip())
