@@ -43,7 +43,13 @@ def pull_all(subscription: str, *, ack: bool, expected: int | None = None) -> li
     return received
 
 
-def eventually(condition: Callable[[], object], *, timeout: float = 30, what: str) -> object:
+def eventually(
+    condition: Callable[[], object],
+    *,
+    timeout: float = 30,
+    what: str = "the condition",
+    interval: float = 0.1,
+) -> object:
     """Poll until `condition()` is truthy; fail with `what` after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while True:
@@ -52,4 +58,4 @@ def eventually(condition: Callable[[], object], *, timeout: float = 30, what: st
             return value
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.1)
+        time.sleep(interval)

@@ -1,10 +1,10 @@
 """`Ingestor` and `DeadLetters` with in-memory fakes: batching, settling, dead letters,
 warehouse outages and shutdown. No emulator, no network; the writer runs in a thread."""
 
+import functools
 import json
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -15,6 +15,7 @@ from prometheus_client import REGISTRY
 from ingestion import subscriber
 from ingestion.deadletters import DeadLetters, attributes_original, dead_letter_attributes
 from ingestion.subscriber import Batching, Ingestor
+from ingestion.tests.support import eventually
 from records.entities import Record
 from records.fakes import InMemoryRecordRepository
 
@@ -23,12 +24,7 @@ PUBLISHED = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 WAIT_SECONDS = 5.0
 
 
-def wait_until(condition: Callable[[], bool], *, timeout: float = WAIT_SECONDS) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        time.sleep(0.002)
+wait_until = functools.partial(eventually, timeout=WAIT_SECONDS, interval=0.002)
 
 
 def sample(name: str, **labels: str) -> float:
