@@ -1,11 +1,13 @@
-"""Fixtures shared by every app's tests: caches, fakes and the emulators.
+"""Fixtures shared by every app's tests: caches, fakes, the emulators and a real gunicorn.
 
 The emulators are the same processes `make run` starts (scripts/devstack.py), here on
 free ports for the whole session; each integration test gets a table of its own.
 """
 
+import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -66,3 +68,43 @@ def warehouse(settings, bigquery_emulator: str):
     repository = selectors.record_repository()
     repository.table_ensure(location="US")
     return repository
+
+
+@dataclass(frozen=True)
+class Server:
+    url: str
+    metrics_url: str
+    log: Path
+
+
+@pytest.fixture
+def gunicorn_server(emulator_stack, bigquery_emulator, tmp_path) -> Iterator[Callable[..., Server]]:
+    """Starts gunicorn on the session's bqemulator, with `env` on top; stops it after."""
+    port, metrics_port = free_port(), free_port()
+    name = f"gunicorn-{port}"  # a log of its own
+
+    def start(**env: str) -> Server:
+        gunicorn = Path(sys.executable).parent / "gunicorn"
+        emulator_stack.start(
+            name,
+            [str(gunicorn), "latam.wsgi:application", "--bind", f"127.0.0.1:{port}"],
+            env={
+                "GUNICORN_WORKERS": "3",
+                "GUNICORN_THREADS": "2",
+                "BIGQUERY_EMULATOR_HOST": bigquery_emulator,
+                "GCP_PROJECT": "latam-test",
+                "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prometheus"),
+                "API_METRICS_PORT": str(metrics_port),
+                **env,
+            },
+        )
+        emulator_stack.wait_for_port(name, port)
+        emulator_stack.wait_for_port(name, metrics_port)
+        return Server(
+            url=f"http://127.0.0.1:{port}",
+            metrics_url=f"http://127.0.0.1:{metrics_port}",
+            log=emulator_stack.log_dir / f"{name}.log",
+        )
+
+    yield start
+    emulator_stack.stop(name)

@@ -15,7 +15,7 @@ DEAD_LETTERED = Counter(
 )
 RETRIED = Counter(
     "latam_ingest_messages_retried_total",
-    "Messages nacked for redelivery (transient failure or shutdown)",
+    "Messages given back for redelivery (dead letter unpublished, or shutdown)",
     ["reason"],
 )
 BATCH_SIZE = Histogram(
@@ -27,5 +27,15 @@ OUTSTANDING = Gauge(
     "latam_ingest_outstanding_messages", "Messages held by the subscriber, not yet settled"
 )
 WAREHOUSE_UP = Gauge(
-    "latam_ingest_warehouse_up", "1 while warehouse writes succeed, 0 while backing off"
+    "latam_ingest_warehouse_up",
+    "1 while warehouse writes succeed, 0 while they fail (messages held, not nacked)",
+)
+WRITE_FAILURES = Counter(
+    "latam_ingest_write_failures_total",
+    "Failed warehouse writes: unavailable and quota pass, denied and missing need an operator",
+    ["reason"],
+)
+BATCH_SPLITS = Counter(
+    "latam_ingest_batch_splits_total",
+    "Batches split in halves because the warehouse refused the request as a whole",
 )

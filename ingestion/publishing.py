@@ -1,11 +1,46 @@
-"""Publishing many messages at once: batched by the client, counted as they settle."""
+"""Publishing messages: one at a time with any attributes, or many at once, batched by
+the client and counted as they settle."""
 
+import inspect
 import threading
 from collections import Counter
 from collections.abc import Iterable, Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 from google.cloud import pubsub_v1
+from google.pubsub_v1 import PublisherClient as GapicPublisherClient
+from google.pubsub_v1 import PubsubMessage
+
+# publish() takes attributes as keyword arguments, so an attribute named like one of its
+# own parameters (`topic`, `data`, `ordering_key`, `retry`, `timeout`) cannot go that way.
+_PUBLISH_PARAMETERS = frozenset(inspect.signature(pubsub_v1.PublisherClient.publish).parameters)
+UNBATCHED_TIMEOUT_SECONDS = 30
+
+
+class MessagePublisher:
+    """The client's publisher with attributes as a mapping, whatever their names: batched
+    by the client, or — for a name publish() would take as its own parameter — in a
+    request of its own (the same RPC, unbatched)."""
+
+    def __init__(self, client: pubsub_v1.PublisherClient):
+        self.client = client
+
+    def publish(self, *, topic: str, data: bytes, attributes: Mapping[str, str]) -> Future:
+        if _PUBLISH_PARAMETERS.isdisjoint(attributes):
+            return self.client.publish(topic, data, **attributes)
+        future: Future = Future()
+        try:
+            response = GapicPublisherClient.publish(
+                self.client,
+                topic=topic,
+                messages=[PubsubMessage(data=data, attributes=dict(attributes))],
+                timeout=UNBATCHED_TIMEOUT_SECONDS,
+            )
+            future.set_result(response.message_ids[0])
+        except Exception as error:  # settled like the batched path: through the future
+            future.set_exception(error)
+        return future
 
 
 @dataclass
@@ -24,7 +59,7 @@ class PublishTally:
 def messages_publish(
     payloads: Iterable[bytes],
     *,
-    publisher: pubsub_v1.PublisherClient,
+    publisher: MessagePublisher,
     topic: str,
     attributes: Mapping[str, str] | None = None,
 ) -> PublishTally:
@@ -47,7 +82,7 @@ def messages_publish(
     for payload in payloads:
         sent += 1
         try:
-            future = publisher.publish(topic, payload, **(attributes or {}))
+            future = publisher.publish(topic=topic, data=payload, attributes=attributes or {})
         except Exception as error:  # refused before sending, e.g. over the size limit
             with settled:
                 tally.failed += 1

@@ -2,14 +2,21 @@
 
 `Ingestor.receive` is the streaming-pull callback: it parses each message, dead-letters
 what is invalid and buffers the rest. One writer thread (`Ingestor.run`) writes the
-buffer in batches, by size or by age, and settles each message only after its fate is
-durable: acked once its row is written or its dead letter published, nacked otherwise.
+buffer in batches, by count, bytes or age, and settles each message only after its fate
+is durable: acked once its row is written or its dead letter published.
+
+A warehouse that cannot take writes, for a minute or for a week, costs no delivery
+attempt: the writer keeps its batch and retries it with capped backoff, messages stay
+leased, and flow control stops the stream once the subscriber holds its maximum. Nothing
+valid is ever nacked or dead-lettered for it. A request refused as a whole is split until
+the rows at fault are alone, and only those are dead-lettered.
 """
 
 import logging
 import random
 import threading
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -18,17 +25,34 @@ from google.cloud import pubsub_v1
 from google.cloud.pubsub_v1.subscriber.message import Message
 
 from ingestion.deadletters import DeadLetters
-from ingestion.messages import record_from_data
-from ingestion.metrics import BATCH_SIZE, OUTSTANDING, RECEIVED, RETRIED, STORED, WAREHOUSE_UP
+from ingestion.messages import stored_record_from_message
+from ingestion.metrics import (
+    BATCH_SIZE,
+    BATCH_SPLITS,
+    OUTSTANDING,
+    RECEIVED,
+    RETRIED,
+    STORED,
+    WAREHOUSE_UP,
+    WRITE_FAILURES,
+)
+from ingestion.publishing import MessagePublisher
 from latam.clients import pubsub_publisher, pubsub_subscriber
 from records import selectors
 from records.entities import RecordInvalid, StoredRecord
-from records.repository import RecordRepository, WarehouseUnavailable
+from records.repository import RecordRepository, WarehouseRequestRefused, WarehouseUnavailable
 
 logger = logging.getLogger(__name__)
 
-# The first probe of a warehouse that failed comes after at most this (then doubling).
+# The first retry of a write that failed comes after at most this (then doubling).
 RETRY_FIRST_SECONDS = 0.5
+# A row's size in a write request, beyond its four texts: lineage and JSON framing.
+ROW_OVERHEAD_BYTES = 256
+# Messages are held (leased) while the warehouse is down for as long as Pub/Sub keeps
+# them (7 days by default): an outage of any length spends no delivery attempt.
+LEASE_MAX_SECONDS = 7 * 24 * 3600
+
+Pending = tuple[StoredRecord, Message, int]  # a row, its message, its size in bytes
 
 
 @dataclass(frozen=True)
@@ -36,9 +60,8 @@ class Batching:
     size: int
     max_seconds: float
     retry_max_seconds: float
-    # While the warehouse is down, buffered messages are released (nacked) after this, so
-    # that a long outage does not hold them past the client's lease management.
-    max_hold_seconds: float
+    # Below the warehouse's request limit (10 MB for BigQuery), framing included.
+    max_bytes: int = 5 * 1024 * 1024
 
 
 class Ingestor:
@@ -55,7 +78,8 @@ class Ingestor:
         self._batching = batching
         self._clock = clock
         self._changed = threading.Condition()
-        self._pending: list[tuple[StoredRecord, Message]] = []
+        self._pending: list[Pending] = []
+        self._pending_bytes = 0
         self._oldest = 0.0  # clock() when the oldest pending message arrived
         self._stopped = threading.Event()
         self._warehouse_up = True
@@ -63,35 +87,50 @@ class Ingestor:
 
     # --- the streaming-pull callback (the client's threads) ----------------------------
     def receive(self, message: Message) -> None:
+        """Never raises: whatever a producer sends ends buffered or dead-lettered (an
+        exception here would fail the stream, and redelivery would crash the next one)."""
         RECEIVED.inc()
         OUTSTANDING.inc()
         if self._stopped.is_set():
             _release([message])
             return
         try:
-            record = record_from_data(message.data)
+            row = stored_record_from_message(message)
         except RecordInvalid as error:
             self._dead_letters.send(message, code=error.code, error=str(error))
             return
-        row = StoredRecord(
-            record=record, published_at=message.publish_time, message_id=message.message_id
-        )
+        except Exception as error:  # a bug of ours, not the producer's: still a dead letter
+            _log_bug("message could not be read; dead-lettered", error, message.message_id)
+            self._dead_letters.send(
+                message,
+                code="unexpected_error",
+                error=f"unexpected {type(error).__name__} while reading the message",
+            )
+            return
+        size = _row_bytes(row)
         with self._changed:
             if self._stopped.is_set():
                 _release([message])
                 return
             if not self._pending:
                 self._oldest = self._clock()
-            self._pending.append((row, message))
+            self._pending.append((row, message, size))
+            self._pending_bytes += size
             # The first row starts the writer's age clock; a full batch ends its wait.
-            if len(self._pending) in (1, self._batching.size):
+            if len(self._pending) in (1, self._batching.size) or (
+                self._pending_bytes >= self._batching.max_bytes
+            ):
                 self._changed.notify()
 
     # --- the writer thread --------------------------------------------------------------
     def run(self) -> None:
-        """Write batches until `stop()`, then flush what is left and return."""
-        while (batch := self._next_batch()) is not None:
-            self._write(batch)
+        """Write batches until `stop()`, then flush what is left and return. Returns
+        early only on a bug (logged without its text, which may quote data)."""
+        try:
+            while (batch := self._next_batch()) is not None:
+                self._write(batch)
+        except Exception as error:
+            _log_bug("the writer failed; the subscriber stops", error)
 
     def stop(self) -> None:
         """Stop taking messages (new ones are released); `run` flushes and returns."""
@@ -99,76 +138,111 @@ class Ingestor:
             self._stopped.set()
             self._changed.notify_all()
 
-    def _next_batch(self) -> list[tuple[StoredRecord, Message]] | None:
-        size, max_seconds = self._batching.size, self._batching.max_seconds
+    def _next_batch(self) -> list[Pending] | None:
+        size, max_bytes, max_seconds = (
+            self._batching.size,
+            self._batching.max_bytes,
+            self._batching.max_seconds,
+        )
         with self._changed:
             while True:
                 age = self._clock() - self._oldest
                 if self._pending and (
-                    len(self._pending) >= size or age >= max_seconds or self._stopped.is_set()
+                    len(self._pending) >= size
+                    or self._pending_bytes >= max_bytes
+                    or age >= max_seconds
+                    or self._stopped.is_set()
                 ):
-                    batch, self._pending = self._pending[:size], self._pending[size:]
+                    count, taken = 0, 0
+                    for _, _, row_bytes in self._pending[:size]:
+                        if count and taken + row_bytes > max_bytes:
+                            break
+                        count, taken = count + 1, taken + row_bytes
+                    batch, self._pending = self._pending[:count], self._pending[count:]
+                    self._pending_bytes -= taken
                     self._oldest = self._clock()  # what is left arrived after the batch
                     return batch
                 if self._stopped.is_set():
                     return None
                 self._changed.wait(max_seconds - age if self._pending else None)
 
-    def _write(self, batch: list[tuple[StoredRecord, Message]]) -> None:
-        messages = [message for _, message in batch]
+    def _write(self, batch: list[Pending]) -> None:
+        """Write `batch` and settle each message. A request refused as a whole is split
+        in halves down to single rows; a failed warehouse is retried, never nacked."""
         if not self._warehouse_up and self._stopped.is_set():
-            _release(messages)
+            _release([message for _, message, _ in batch])
             return
-        BATCH_SIZE.observe(len(batch))
-        try:
-            refused = self._repository.records_insert(rows=[row for row, _ in batch])
-        except WarehouseUnavailable:
-            logger.warning("warehouse write failed; batch nacked", extra={"rows": len(batch)})
-            _nack(messages, reason="warehouse_unavailable")
-            self._warehouse_wait()
-            return
-        for index, message in enumerate(messages):
+        chunks, delay = [batch], RETRY_FIRST_SECONDS
+        while chunks:
+            chunk = chunks.pop()
+            try:
+                refused = self._repository.records_insert(rows=[row for row, _, _ in chunk])
+            except WarehouseRequestRefused:
+                if len(chunk) == 1:
+                    refused = {0: "the warehouse refused the row"}
+                else:
+                    BATCH_SPLITS.inc()
+                    half = len(chunk) // 2
+                    chunks += [chunk[half:], chunk[:half]]  # the first half is next
+                    continue
+            except WarehouseUnavailable as error:
+                chunks.append(chunk)
+                if not self._warehouse_wait(error, delay=delay):
+                    _release([message for chunk in chunks for _, message, _ in chunk])
+                    return
+                delay = min(delay * 2, self._batching.retry_max_seconds)
+                continue
+            BATCH_SIZE.observe(len(chunk))
+            if not self._warehouse_up:
+                logger.info("warehouse takes writes again")
+                self._warehouse_up = True
+                WAREHOUSE_UP.set(1)
+            self._settle(chunk, refused)
+
+    def _settle(self, chunk: list[Pending], refused: dict[int, str]) -> None:
+        for index, (_, message, _) in enumerate(chunk):
             if index in refused:
                 self._dead_letters.send(
                     message, code="warehouse_rejected", error=f"warehouse: {refused[index]}"
                 )
             else:
                 message.ack()
-        stored = len(messages) - len(refused)
+        stored = len(chunk) - len(refused)
         STORED.inc(stored)
         OUTSTANDING.dec(stored)
 
-    def _warehouse_wait(self) -> None:
-        """Back off until the warehouse answers again (or until stopped). Buffered messages
-        wait meanwhile without spending delivery attempts, up to `max_hold_seconds`."""
+    def _warehouse_wait(self, error: WarehouseUnavailable, *, delay: float) -> bool:
+        """Note the failure, then wait (jittered, so that subscribers that lost the
+        warehouse together do not retry together); False once stopped."""
         self._warehouse_up = False
         WAREHOUSE_UP.set(0)
-        delay = RETRY_FIRST_SECONDS
-        # Jitter: subscribers that lost the warehouse together do not probe it together.
-        while not self._stopped.wait(random.uniform(delay / 2, delay)):  # noqa: S311
-            try:
-                self._repository.warehouse_ping()
-            except WarehouseUnavailable:
-                delay = min(delay * 2, self._batching.retry_max_seconds)
-                self._release_stale()
-                continue
-            logger.info("warehouse is back; writing again")
-            self._warehouse_up = True
-            WAREHOUSE_UP.set(1)
-            return
-
-    def _release_stale(self) -> None:
-        with self._changed:
-            if self._pending and self._clock() - self._oldest >= self._batching.max_hold_seconds:
-                stale, self._pending = self._pending, []
-                _nack([message for _, message in stale], reason="warehouse_unavailable")
+        WRITE_FAILURES.labels(error.reason).inc()
+        # A permanent refusal needs an operator: ERROR lines feed the alert (Terraform).
+        log = logger.error if error.permanent else logger.warning
+        log(
+            "warehouse refuses writes; holding messages"
+            if error.permanent
+            else "warehouse write failed; holding messages",
+            extra={"reason": error.reason, "retry_in_s": round(delay, 2)},
+        )
+        return not self._stopped.wait(random.uniform(delay / 2, delay))  # noqa: S311
 
 
-def _nack(messages: list[Message], *, reason: str) -> None:
-    for message in messages:
-        message.nack()
-    RETRIED.labels(reason).inc(len(messages))
-    OUTSTANDING.dec(len(messages))
+def _row_bytes(row: StoredRecord) -> int:
+    """A row's share of a write request, to keep requests under the warehouse's limit."""
+    return ROW_OVERHEAD_BYTES + sum(len(text.encode()) for text in row.record.as_dict().values())
+
+
+def _log_bug(what: str, error: Exception, message_id: str = "") -> None:
+    """Log an unexpected error with its stack but not its text, which may quote data."""
+    logger.error(
+        what,
+        extra={
+            "message_id": message_id,
+            "error_type": type(error).__name__,
+            "where": "".join(traceback.format_tb(error.__traceback__)),
+        },
+    )
 
 
 def _release(messages: list[Message]) -> None:
@@ -202,8 +276,10 @@ def subscriber_run(
         "subscriber started",
         extra={"subscription": subscription, "max_messages": flow_control.max_messages},
     )
-    while not stop.wait(0.5) and not stream.done():
+    # A dead writer would leave messages leased for days: stop, and let them come back.
+    while not stop.wait(0.5) and not stream.done() and writer.is_alive():
         pass
+    writer_failed = not writer.is_alive() and not stop.is_set()
     deadline = time.monotonic() + shutdown_seconds
     ingestor.stop()
     writer.join(max(deadline - time.monotonic() - 1, 0))
@@ -215,6 +291,8 @@ def subscriber_run(
     except TimeoutError:
         logger.warning("stream did not close in time")
     logger.info("subscriber stopped", extra={"subscription": subscription})
+    if writer_failed:
+        raise RuntimeError("the subscriber's writer thread failed (see the log)")
 
 
 def subscriber_run_from_settings(
@@ -223,7 +301,7 @@ def subscriber_run_from_settings(
     """`subscriber_run` on PUBSUB_SUBSCRIPTION with the INGEST_* settings."""
     client, publisher = pubsub_subscriber(), pubsub_publisher()
     dead_letters = DeadLetters(
-        publisher=publisher,
+        publisher=MessagePublisher(publisher),
         topic=publisher.topic_path(settings.GCP_PROJECT, settings.PUBSUB_DEAD_LETTER_TOPIC),
     )
     ingestor = Ingestor(
@@ -233,7 +311,7 @@ def subscriber_run_from_settings(
             size=batch_size,
             max_seconds=batch_max_seconds,
             retry_max_seconds=settings.INGEST_RETRY_MAX_SECONDS,
-            max_hold_seconds=settings.INGEST_MAX_HOLD_SECONDS,
+            max_bytes=settings.INGEST_BATCH_MAX_BYTES,
         ),
     )
     subscriber_run(
@@ -244,8 +322,7 @@ def subscriber_run_from_settings(
         flow_control=pubsub_v1.types.FlowControl(
             max_messages=settings.INGEST_MAX_OUTSTANDING_MESSAGES,
             max_bytes=settings.INGEST_MAX_OUTSTANDING_BYTES,
-            # The client stops extending a lease after this; we release earlier.
-            max_lease_duration=settings.INGEST_MAX_HOLD_SECONDS + 60,
+            max_lease_duration=LEASE_MAX_SECONDS,
             max_duration_per_lease_extension=settings.INGEST_LEASE_SECONDS,
         ),
         stop=stop,

@@ -7,26 +7,21 @@ so requests are identified by their route name only.
 
 import contextvars
 import logging
-import os
 import re
 import time
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    CollectorRegistry,
-    Counter,
-    Histogram,
-    generate_latest,
-    multiprocess,
-)
+from prometheus_client import Counter, Histogram
 
 logger = logging.getLogger("latam.request")
 
 _trace_id: contextvars.ContextVar[str] = contextvars.ContextVar("trace_id", default="")
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-(?P<trace>[0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
 _CLOUD_TRACE = re.compile(r"^(?P<trace>[0-9a-fA-F]{32})(/.*)?$")
+# Any token is a valid method: a label value per token would let clients grow the
+# metrics (and gunicorn's multiprocess files) without bound.
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"})
 
 HTTP_REQUESTS = Counter(
     "latam_http_requests_total", "HTTP requests answered", ["method", "route", "status"]
@@ -81,12 +76,13 @@ class RequestObservabilityMiddleware:
             elapsed = time.perf_counter() - started
             match = request.resolver_match
             route = match.view_name if match else getattr(request, "route_name", "unmatched")
-            HTTP_REQUESTS.labels(request.method, route, str(response.status_code)).inc()
+            method = request.method if request.method in _METHODS else "other"
+            HTTP_REQUESTS.labels(method, route, str(response.status_code)).inc()
             HTTP_LATENCY.labels(route).observe(elapsed)
             logger.info(
                 "request",
                 extra={
-                    "httpMethod": request.method,
+                    "httpMethod": method,
                     "route": route,
                     "status": response.status_code,
                     "latency_ms": round(elapsed * 1000, 2),
@@ -95,14 +91,3 @@ class RequestObservabilityMiddleware:
             return response
         finally:
             _trace_id.reset(token)
-
-
-def metrics_exposition() -> tuple[bytes, str]:
-    """Prometheus text for this process, or for every gunicorn worker when multiprocess."""
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
-        return generate_latest(registry), CONTENT_TYPE_LATEST
-    from prometheus_client import REGISTRY
-
-    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST

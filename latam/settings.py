@@ -8,6 +8,7 @@ import warnings
 from pathlib import Path
 
 import environ
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -37,16 +38,17 @@ PUBSUB_MAX_DELIVERY_ATTEMPTS = env.int("PUBSUB_MAX_DELIVERY_ATTEMPTS", default=5
 # A batch is written when it holds INGEST_BATCH_SIZE rows or its oldest row is this old.
 INGEST_BATCH_SIZE = env.int("INGEST_BATCH_SIZE", default=500)
 INGEST_BATCH_MAX_SECONDS = env.float("INGEST_BATCH_MAX_SECONDS", default=1.0)
+# ...or this many bytes: BigQuery refuses a request over 10 MB.
+INGEST_BATCH_MAX_BYTES = env.int("INGEST_BATCH_MAX_BYTES", default=5 * 1024 * 1024)
 # Flow control: messages and bytes held at once, whatever the backlog.
 INGEST_MAX_OUTSTANDING_MESSAGES = env.int("INGEST_MAX_OUTSTANDING_MESSAGES", default=2000)
 INGEST_MAX_OUTSTANDING_BYTES = env.int("INGEST_MAX_OUTSTANDING_BYTES", default=20 * 1024 * 1024)
 # Each lease extension asks for at most this long: a crashed subscriber's messages are
 # redelivered within it (the client's default lets leases grow to 600 s).
 INGEST_LEASE_SECONDS = env.int("INGEST_LEASE_SECONDS", default=10)
-# Backoff between warehouse probes while it is down (exponential with jitter, capped).
+# Backoff between retries of a write while the warehouse fails (exponential, jittered,
+# capped). Messages are held meanwhile, however long: none is nacked for it.
 INGEST_RETRY_MAX_SECONDS = env.float("INGEST_RETRY_MAX_SECONDS", default=30.0)
-# While the warehouse is down, buffered messages are nacked after being held this long.
-INGEST_MAX_HOLD_SECONDS = env.float("INGEST_MAX_HOLD_SECONDS", default=300.0)
 # SIGTERM: stop pulling, flush, ack, exit within this (Cloud Run gives 10 s).
 INGEST_SHUTDOWN_SECONDS = env.float("INGEST_SHUTDOWN_SECONDS", default=8.0)
 # The subscriber's Prometheus endpoint (0 turns it off) and the address it binds.
@@ -71,6 +73,7 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.auth",
     "django.contrib.staticfiles",
+    "csp",
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -80,8 +83,13 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "latam.observability.RequestObservabilityMiddleware",
-    "records.health.ProbeMiddleware",
+    # Outside everything that answers (probes, static files, errors, views): every answer
+    # gets the security headers, and every refusal a JSON body.
     "django.middleware.security.SecurityMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "records.errors.JsonErrorMiddleware",
+    "records.health.ProbeMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.middleware.common.CommonMiddleware",
 ]
@@ -115,17 +123,51 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 WHITENOISE_USE_FINDERS = True
 warnings.filterwarnings("ignore", message="No directory at")
 
+# Browser security headers, on every answer (see MIDDLEWARE).
 SECURE_CONTENT_TYPE_NOSNIFF = True
+# Cloud Run's front end terminates TLS and says so; clients cannot reach the app around it.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# HSTS, sent on HTTPS answers only: a year in the cloud, off for local plain-HTTP runs.
+SECURE_HSTS_SECONDS = env.int(
+    "DJANGO_SECURE_HSTS_SECONDS", default=0 if LOCAL_DEVELOPMENT else 365 * 24 * 3600
+)
+# Off by default: the header would bind every subdomain of whatever name the service is
+# mapped to, which this service does not own (*.run.app is HSTS-preloaded by Google).
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+# URLs carry record ids (personal data): never hand them to another site.
+SECURE_REFERRER_POLICY = "no-referrer"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# django-csp. Strict enough for the only HTML served, the browsable API and Swagger UI
+# with their local assets: no inline script, nothing from another origin.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [NONE],
+        "script-src": [SELF],
+        # Local stylesheets, and the one inline <style> of drf-spectacular's Swagger UI page
+        # by its hash (records/tests/test_security_headers.py checks it still matches).
+        "style-src": [SELF, "'sha256-MMpT0iDxyjALd9PdfepImGX3DBfJPXZ4IlDWdPAgtn0='"],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "form-action": [SELF],
+        "base-uri": [NONE],
+        "frame-ancestors": [NONE],
+    }
+}
 
 # --- Cache ----------------------------------------------------------------------------
 CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://latam")}
 if CACHES["default"]["BACKEND"].startswith("django_redis"):
     # A cache outage degrades to the warehouse (logged), never to an error, and a slow
     # Redis costs at most these timeouts.
+    # Values are JSON, never pickles: whoever can write to Redis cannot run code here.
     CACHES["default"].setdefault("OPTIONS", {}).update(
-        {"SOCKET_CONNECT_TIMEOUT": 0.5, "SOCKET_TIMEOUT": 0.5}
+        {
+            "SOCKET_CONNECT_TIMEOUT": 0.5,
+            "SOCKET_TIMEOUT": 0.5,
+            "SERIALIZER": "django_redis.serializers.json.JSONSerializer",
+        }
     )
     DJANGO_REDIS_IGNORE_EXCEPTIONS = True
     DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
@@ -134,6 +176,9 @@ RECORDS_CACHE_TTL = env.int("RECORDS_CACHE_TTL", default=60)
 RECORDS_MISS_CACHE_TTL = env.int("RECORDS_MISS_CACHE_TTL", default=10)
 RECORDS_LIST_CACHE_TTL = env.int("RECORDS_LIST_CACHE_TTL", default=10)
 READYZ_CACHE_TTL = env.int("READYZ_CACHE_TTL", default=5)
+# A warehouse failure is shared for this long: callers of the same key answer 503
+# without a query of their own (0 = off).
+RECORDS_FAILURE_CACHE_TTL = env.int("RECORDS_FAILURE_CACHE_TTL", default=2)
 
 # --- API ------------------------------------------------------------------------------
 API_THROTTLE_RATE = env.str("API_THROTTLE_RATE", default="")  # e.g. "50/second"; empty = off
@@ -141,7 +186,7 @@ API_THROTTLE_RATE = env.str("API_THROTTLE_RATE", default="")  # e.g. "50/second"
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
-        "rest_framework.renderers.BrowsableAPIRenderer",
+        "records.renderers.BrowsableAPIRenderer",
     ],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_AUTHENTICATION_CLASSES": [],
@@ -185,6 +230,9 @@ LOGGING = {
     "loggers": {
         # Django logs the request path on 4xx/5xx, and paths carry record ids.
         "django.request": {"level": "CRITICAL", "propagate": True},
+        # Its records carry the request (the path) at ERROR; records.errors logs each
+        # refused request at WARNING instead, by the kind of fault only.
+        "django.security": {"level": "CRITICAL", "propagate": True},
         "django.server": {"level": "CRITICAL", "propagate": True},
     },
 }

@@ -9,8 +9,9 @@ workers) and gunicorn on free loopback ports (a running `make run` is left alone
         point-read cache), fixed time.
 
 It prints req/s, p50/p99 latency and warehouse queries per 1,000 requests, read from the
-server's own Prometheus counters. Bounded: loopback only, fixed durations, everything
-stopped at the end. Results also go to bench-results/api.json.
+server's own Prometheus counters (on its metrics port, API_METRICS_PORT). Bounded:
+loopback only, fixed durations, everything stopped at the end. Results also go to
+bench-results/api.json.
 """
 
 import argparse
@@ -55,8 +56,10 @@ def debian_binary(name: str, package: str) -> str:
     return found
 
 
-def run_phase(*, name: str, base_url: str, script: Path, seconds: int, connections: int) -> dict:
-    queries_before = metric_total(base_url, "latam_warehouse_queries_total", operation="get")
+def run_phase(
+    *, name: str, base_url: str, metrics_url: str, script: Path, seconds: int, connections: int
+) -> dict:
+    queries_before = metric_total(metrics_url, "latam_warehouse_queries_total", operation="get")
     result = subprocess.run(
         [
             debian_binary("wrk", "wrk"),
@@ -78,7 +81,7 @@ def run_phase(*, name: str, base_url: str, script: Path, seconds: int, connectio
     if not match:
         raise StackError(f"wrk printed no result:\n{result.stdout}\n{result.stderr}")
     requests, duration_us, p50_us, p99_us, errors = map(int, match.groups())
-    queries = metric_total(base_url, "latam_warehouse_queries_total", operation="get")
+    queries = metric_total(metrics_url, "latam_warehouse_queries_total", operation="get")
     queries -= queries_before
     return {
         "phase": name,
@@ -121,6 +124,7 @@ def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="latam-bench-"))
     stack = Stack(log_dir=workdir / "logs")
     rest_port, api_port, redis_port = free_port(), free_port(), free_port()
+    metrics_port = free_port()
     env = {
         "CACHE_URL": f"redis://127.0.0.1:{redis_port}/0",
         "BIGQUERY_EMULATOR_HOST": f"127.0.0.1:{rest_port}",
@@ -177,12 +181,17 @@ def main() -> int:
         stack.start(
             "api",
             [gunicorn, "latam.wsgi:application", "--bind", f"127.0.0.1:{api_port}"],
-            env={"PROMETHEUS_MULTIPROC_DIR": str(workdir / "metrics")},
+            env={
+                "PROMETHEUS_MULTIPROC_DIR": str(workdir / "metrics"),
+                "API_METRICS_PORT": str(metrics_port),
+            },
         )
         stack.wait_for_port("api", api_port)
+        stack.wait_for_port("api", metrics_port)
         base_url = f"http://127.0.0.1:{api_port}"
         phase = {
             "base_url": base_url,
+            "metrics_url": f"http://127.0.0.1:{metrics_port}",
             "script": script,
             "seconds": args.seconds,
             "connections": args.connections,

@@ -1,5 +1,6 @@
 """The Record and its rules, shared by the API (ids in URLs) and ingestion (messages)."""
 
+import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -42,15 +43,29 @@ class RecordInvalid(ValueError):
         self.code = code
 
 
+# Unicode categories no name holds: controls, surrogates, private use, line and paragraph
+# separators, and format characters (bidi overrides and isolates, marks, BOM)...
+_NOT_TEXT = frozenset({"Cc", "Cs", "Co", "Zl", "Zp", "Cf"})
+# ...except the zero-width (non-)joiners that Persian, Indic scripts and emoji need.
+_JOINERS = frozenset("\u200c\u200d")
+
+
+def text_is_printable(value: str) -> bool:
+    """Whether `value` is text a terminal, a log or a browser shows as it is."""
+    if value.isprintable():  # the fast path: str.isprintable refuses a superset
+        return True
+    return all(char in _JOINERS or unicodedata.category(char) not in _NOT_TEXT for char in value)
+
+
 def record_id_is_valid(value: str) -> bool:
     """Whether `value` can be a Record id: 1–128 printable characters without `/`."""
-    return 0 < len(value) <= ID_MAX_LENGTH and value.isprintable() and "/" not in value
+    return 0 < len(value) <= ID_MAX_LENGTH and "/" not in value and text_is_printable(value)
 
 
 def record_from_mapping(data: Mapping[str, object] | Iterable[tuple[str, object]]) -> Record:
     """Validate a producer's object (a mapping, or its key/value pairs with any repeats):
     keys match case-insensitively, unknown keys are ignored, each of the four fields is
-    given once, as a non-empty string, trimmed, within its limit."""
+    given once, as a non-empty printable string, trimmed, within its limit."""
     fields: dict[str, object] = {}
     for key, value in data.items() if isinstance(data, Mapping) else data:
         name = str(key).lower()
@@ -72,9 +87,13 @@ def record_from_mapping(data: Mapping[str, object] | Iterable[tuple[str, object]
             raise RecordInvalid(
                 "invalid_field", f"field '{name}' is longer than {limit} characters"
             )
-        if name == "id" and not record_id_is_valid(value):
+        if not text_is_printable(value):
             raise RecordInvalid(
-                "invalid_field", "field 'id' must be printable characters without '/'"
+                "invalid_field",
+                f"field '{name}' must be printable text (no control, format or surrogate "
+                "characters)",
             )
+        if name == "id" and "/" in value:
+            raise RecordInvalid("invalid_field", "field 'id' must not contain '/'")
         values[name] = value
     return Record(**values)

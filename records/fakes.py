@@ -5,7 +5,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from records.entities import Record, StoredRecord
-from records.repository import WarehouseUnavailable
+from records.repository import WarehouseRequestRefused, WarehouseUnavailable
 
 
 class InMemoryRecordRepository:
@@ -13,7 +13,10 @@ class InMemoryRecordRepository:
         self._rows: dict[str, StoredRecord] = {}
         self.calls: Counter[str] = Counter()
         self.unavailable = False
-        self.rejected_ids: set[str] = set()
+        # Writes only: what inserts raise (e.g. a permission refused) while reads work.
+        self.insert_failure: WarehouseUnavailable | None = None
+        self.rejected_ids: set[str] = set()  # rows refused one by one
+        self.request_refusing_ids: set[str] = set()  # rows that get a whole request refused
         self.add(records)
 
     def add(self, records: Sequence[Record]) -> None:
@@ -43,6 +46,10 @@ class InMemoryRecordRepository:
 
     def records_insert(self, *, rows: Sequence[StoredRecord]) -> dict[int, str]:
         self._enter("insert")
+        if self.insert_failure is not None:
+            raise self.insert_failure
+        if any(row.record.id in self.request_refusing_ids for row in rows):
+            raise WarehouseRequestRefused("warehouse insert failed", reason="request_refused")
         refused = {}
         for index, row in enumerate(rows):
             if row.record.id in self.rejected_ids:

@@ -1,11 +1,14 @@
-"""Probes and metrics for Cloud Run and Prometheus (plain Django views: no throttling)."""
+"""Probes for Cloud Run (plain Django views: no throttling).
+
+Prometheus metrics are not served here: the gunicorn master serves them on a port of
+their own (gunicorn.conf.py), which Cloud Run does not route to API consumers.
+"""
 
 from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.http import require_GET
 
-from latam.observability import metrics_exposition
 from records import selectors
 from records.errors import UNAVAILABLE_BODY, UNAVAILABLE_HEADERS
 from records.repository import WarehouseUnavailable
@@ -32,12 +35,6 @@ def readyz(request: HttpRequest) -> JsonResponse:
     if ready:
         return JsonResponse({"status": "ready"})
     return JsonResponse(UNAVAILABLE_BODY, status=503, headers=UNAVAILABLE_HEADERS)
-
-
-@require_GET
-def metrics(request: HttpRequest) -> HttpResponse:
-    body, content_type = metrics_exposition()
-    return HttpResponse(body, content_type=content_type)
 
 
 class ProbeMiddleware:

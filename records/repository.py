@@ -46,8 +46,49 @@ _WAREHOUSE_FAILURES = (
 )
 
 
+# Failures that need an operator, not time: the credentials lack a permission, or the
+# dataset or table is missing. Writers hold their rows and alert; they never drop them.
+PERMANENT_REASONS = frozenset({"denied", "missing"})
+# BigQuery answers 403 for quotas and rate limits too: those pass.
+_TRANSIENT_FORBIDDEN = frozenset({"quotaExceeded", "rateLimitExceeded"})
+
+
 class WarehouseUnavailable(Exception):
-    """The warehouse is down, too slow, or refused the call."""
+    """The warehouse cannot serve the call now: down, too slow, or refusing it.
+    `reason` is `unavailable` or `quota` (it passes), `denied` or `missing` (permanent)."""
+
+    def __init__(self, message: str, *, reason: str = "unavailable"):
+        super().__init__(message)
+        self.reason = reason
+
+    @property
+    def permanent(self) -> bool:
+        return self.reason in PERMANENT_REASONS
+
+
+class WarehouseRequestRefused(WarehouseUnavailable):
+    """A write request refused as a whole (invalid, or over the request size limit): some
+    of its rows are at fault, not the warehouse."""
+
+
+def _failure(operation: str, error: Exception) -> WarehouseUnavailable:
+    """The WarehouseUnavailable that a client, transport or auth failure means."""
+    message = f"warehouse {operation} failed"
+    code = getattr(error, "code", None)
+    if isinstance(error, google_exceptions.BadRequest) or code == 413:
+        return WarehouseRequestRefused(message, reason="request_refused")
+    if isinstance(error, google_exceptions.NotFound):
+        return WarehouseUnavailable(message, reason="missing")
+    if isinstance(error, google_exceptions.Forbidden):
+        reasons = {item.get("reason") for item in error.errors if isinstance(item, dict)}
+        transient = reasons & _TRANSIENT_FORBIDDEN
+        return WarehouseUnavailable(message, reason="quota" if transient else "denied")
+    if isinstance(error, google_exceptions.Unauthorized) or (
+        isinstance(error, auth_exceptions.GoogleAuthError)
+        and not isinstance(error, auth_exceptions.TransportError)
+    ):
+        return WarehouseUnavailable(message, reason="denied")
+    return WarehouseUnavailable(message)
 
 
 class RecordRepository(Protocol):
@@ -58,7 +99,8 @@ class RecordRepository(Protocol):
     def records_count(self) -> int: ...
 
     def records_insert(self, *, rows: Sequence[StoredRecord]) -> dict[int, str]:
-        """Write rows; return the index → reason of each row the warehouse refused."""
+        """Write rows; return the index → reason of each row the warehouse refused.
+        Raise WarehouseRequestRefused when it refuses the request as a whole."""
         ...
 
     def warehouse_ping(self) -> None:
@@ -81,11 +123,11 @@ class BigQueryRecordRepository:
                 raise ValueError(f"invalid BigQuery identifier: {identifier!r}")
         self._client = client
         self._dataset_id = f"{project}.{dataset}"
-        self._table_id = f"{project}.{dataset}.{table}"
+        self.table_id = f"{project}.{dataset}.{table}"
         self._timeout = timeout
         # Retries stop at the deadline so that one call is bounded as a whole.
         self._retry = bigquery.DEFAULT_RETRY.with_deadline(timeout)
-        table_sql = f"`{self._table_id}`"
+        table_sql = f"`{self.table_id}`"
         columns = "SELECT id, nombre, apellido, pais"
         latest = (
             "QUALIFY ROW_NUMBER() OVER "
@@ -109,11 +151,16 @@ class BigQueryRecordRepository:
             yield
             outcome = "ok"
         except _WAREHOUSE_FAILURES as error:
+            failure = _failure(operation, error)
             logger.warning(
                 "warehouse call failed",
-                extra={"operation": operation, "error_type": type(error).__name__},
+                extra={
+                    "operation": operation,
+                    "error_type": type(error).__name__,
+                    "reason": failure.reason,
+                },
             )
-            raise WarehouseUnavailable(f"warehouse {operation} failed") from error
+            raise failure from error
         finally:
             WAREHOUSE_QUERIES.labels(operation, outcome).inc()
             WAREHOUSE_LATENCY.labels(operation).observe(time.perf_counter() - started)
@@ -160,7 +207,7 @@ class BigQueryRecordRepository:
         ]
         with self._call("insert"):
             errors = self._client.insert_rows_json(
-                self._table_id,
+                self.table_id,
                 payload,
                 row_ids=[row.insert_id for row in rows],
                 # A refused row must not stop the others (BigQuery's default does).
@@ -176,7 +223,7 @@ class BigQueryRecordRepository:
 
     def warehouse_ping(self) -> None:
         with self._call("ping"):
-            self._client.get_table(self._table_id, timeout=self._timeout, retry=self._retry)
+            self._client.get_table(self.table_id, timeout=self._timeout, retry=self._retry)
 
     def table_ensure(self, *, location: str) -> bool:
         """Create the dataset and the table if missing; True when the table was created."""
@@ -185,10 +232,10 @@ class BigQueryRecordRepository:
             dataset.location = location
             self._client.create_dataset(dataset, exists_ok=True, timeout=self._timeout)
             try:
-                self._client.get_table(self._table_id, timeout=self._timeout)
+                self._client.get_table(self.table_id, timeout=self._timeout)
                 return False
             except google_exceptions.NotFound:
-                table = bigquery.Table(self._table_id, schema=SCHEMA)
+                table = bigquery.Table(self.table_id, schema=SCHEMA)
                 table.clustering_fields = ["id"]
                 self._client.create_table(table, exists_ok=True, timeout=self._timeout)
                 return True

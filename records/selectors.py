@@ -28,29 +28,40 @@ def _key(*parts: object) -> str:
     return f"records:{parts[0]}:{digest[:40]}"
 
 
+# The cache holds JSON-able data (see records.caching): a record as its dict, rebuilt here.
+def _record_data(record: Record | None) -> dict[str, str] | None:
+    return None if record is None else record.as_dict()
+
+
+def _record(data: dict[str, str] | None) -> Record | None:
+    return None if data is None else Record(**data)
+
+
 def record_get(*, record_id: str) -> Record | None:
-    return cached(
+    data = cached(
         key=_key("get", record_id),
         kind="get",
         ttl=lambda found: settings.RECORDS_CACHE_TTL if found else settings.RECORDS_MISS_CACHE_TTL,
-        compute=lambda: record_repository().record_get(record_id=record_id),
+        compute=lambda: _record_data(record_repository().record_get(record_id=record_id)),
     )
+    return _record(data)
 
 
 def records_list(*, limit: int, offset: int) -> list[Record]:
-    def page_load() -> list[Record]:
-        page = record_repository().records_list(limit=limit, offset=offset)
+    def page_load() -> list[dict[str, str]]:
+        page = [r.as_dict() for r in record_repository().records_list(limit=limit, offset=offset)]
         # A page is as fresh as a point read: prime those, so that a consumer paging
         # through the collection and then fetching details costs no more queries.
-        cache_prime(entries={_key("get", r.id): r for r in page}, ttl=settings.RECORDS_CACHE_TTL)
+        cache_prime(entries={_key("get", r["id"]): r for r in page}, ttl=settings.RECORDS_CACHE_TTL)
         return page
 
-    return cached(
+    page = cached(
         key=_key("list", limit, offset),
         kind="list",
         ttl=lambda _: settings.RECORDS_LIST_CACHE_TTL,
         compute=page_load,
     )
+    return [Record(**data) for data in page]
 
 
 def records_count() -> int:

@@ -19,6 +19,5 @@ router.register("records", RecordViewSet, basename="record")
 urlpatterns = [
     re_path(r"^healthz/?$", health.healthz, name="healthz"),
     re_path(r"^readyz/?$", health.readyz, name="readyz"),
-    re_path(r"^metrics/?$", health.metrics, name="metrics"),
     *router.urls,
 ]

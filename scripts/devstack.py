@@ -45,9 +45,10 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
         return probe.connect_ex((host, port)) == 0
 
 
-def metric_total(base_url: str, name: str, **labels: str) -> float:
-    """The sum of a sample's values (those with these labels) on a /metrics endpoint."""
-    with urllib.request.urlopen(f"{base_url}/metrics", timeout=10) as response:  # noqa: S310
+def metric_total(metrics_url: str, name: str, **labels: str) -> float:
+    """The sum of a sample's values (those with these labels) on a /metrics endpoint (the
+    API's or the subscriber's metrics port, never the API's own port)."""
+    with urllib.request.urlopen(f"{metrics_url}/metrics", timeout=10) as response:  # noqa: S310
         text = response.read().decode()
     return sum(
         sample.value
@@ -198,6 +199,7 @@ def run(args: argparse.Namespace) -> int:
             (8085, "Pub/Sub emulator"),
             (9050, "BigQuery emulator"),
             (8000, "API"),
+            (9101, "API metrics"),
             (9100, "subscriber metrics"),
         )
         for port, what in ports:
@@ -212,8 +214,13 @@ def run(args: argparse.Namespace) -> int:
         )
         python = sys.executable
         subprocess.run([python, "manage.py", "bootstrap"], cwd=REPO, check=True, timeout=120)
-        stack.start("api", [str(Path(python).parent / "gunicorn"), "latam.wsgi:application"])
+        stack.start(
+            "api",
+            [str(Path(python).parent / "gunicorn"), "latam.wsgi:application"],
+            env={"API_METRICS_PORT": "9101"},
+        )
         stack.wait_for_port("api", 8000)
+        stack.wait_for_port("api", 9101)
         stack.start(
             "subscriber", [python, "manage.py", "run_subscriber"], env={"METRICS_PORT": "9100"}
         )
@@ -222,7 +229,8 @@ def run(args: argparse.Namespace) -> int:
             "\nlatam is running (Ctrl-C stops everything):\n"
             "  API            http://127.0.0.1:8000/records\n"
             "  API docs       http://127.0.0.1:8000/api/docs/\n"
-            "  health/metrics http://127.0.0.1:8000/readyz  http://127.0.0.1:8000/metrics\n"
+            "  health         http://127.0.0.1:8000/healthz  http://127.0.0.1:8000/readyz\n"
+            "  API metrics    http://127.0.0.1:9101/metrics\n"
             "  subscriber     metrics http://127.0.0.1:9100/metrics\n"
             "  Pub/Sub        127.0.0.1:8085 (emulator)   BigQuery 127.0.0.1:9050 (bqemulator)\n"
             f"  logs           {stack.log_dir}/\n"

@@ -1,5 +1,6 @@
-"""Fixtures of the ingestion tests: a Pub/Sub topology of their own on the emulator, and
-the real subscriber (same code as `manage.py run_subscriber`) running in a thread."""
+"""Fixtures of the ingestion tests: the Ingestor on in-memory fakes (`harness`), a Pub/Sub
+topology of their own on the emulator, and the real subscriber (same code as
+`manage.py run_subscriber`) running in a thread."""
 
 import threading
 import uuid
@@ -8,10 +9,37 @@ from contextlib import contextmanager
 
 import pytest
 
+from ingestion import subscriber
 from ingestion.subscriber import subscriber_run_from_settings
-from ingestion.tests.support import Topology
+from ingestion.tests.support import (
+    WAIT_SECONDS,
+    Harness,
+    Subscriber,
+    Topology,
+)
 from ingestion.topology import topology_ensure
 from latam.clients import clients_reset, pubsub_publisher, pubsub_subscriber
+
+
+@pytest.fixture
+def harness(monkeypatch: pytest.MonkeyPatch) -> Iterator[Harness]:
+    """An Ingestor's world in memory. At the end, every message was settled exactly once
+    (or deliberately released) and none was acked before its row was written."""
+    monkeypatch.setattr(subscriber, "RETRY_FIRST_SECONDS", 0.01)
+    harness = Harness.create()
+    yield harness
+    for ingestor, _ in harness.threads:
+        ingestor.stop()
+    for _, thread in harness.threads:
+        thread.join(WAIT_SECONDS)
+        assert not thread.is_alive(), "Ingestor.run did not return after stop()"
+    for publication in harness.publisher.publications:
+        if not publication.future.done():
+            publication.future.set_result("late")
+    for message in harness.messages:
+        expected = 0 if message.released else 1
+        assert len(message.settlements) == expected, f"{message.message_id}: {message.settlements}"
+    assert harness.repository.settled_at_insert == [], "acked before its row was written"
 
 
 @pytest.fixture
@@ -70,3 +98,18 @@ def subscriber_running(topology: Topology, warehouse) -> Callable:
         assert not failures, failures
 
     return running
+
+
+@pytest.fixture
+def subscribers(topology, warehouse, tmp_path) -> Iterator[Callable[..., Subscriber]]:
+    """`subscribers(**env)` starts a `manage.py run_subscriber` process; all are killed after."""
+    started: list[Subscriber] = []
+
+    def start(**env: str) -> Subscriber:
+        process = Subscriber(tmp_path / f"subscriber-{len(started)}.log", **env)
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        process.stop()

@@ -2,14 +2,17 @@
 
 import io
 import json
+import socket
 import sys
+from datetime import UTC, datetime, timedelta
 from io import StringIO
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from ingestion.tests.support import Topology, eventually, pull_all
+from ingestion.publishing import MessagePublisher
+from ingestion.tests.support import Topology, eventually, pull_all, stored_rows
 from latam.clients import pubsub_publisher
 
 pytestmark = pytest.mark.integration
@@ -115,8 +118,56 @@ def test_dead_letters_replay_republishes_original_attributes_then_acks(topology:
     assert "replayed 1 dead letters" in output
     replayed = pull_all(topology.subscription, ack=True, expected=1)
     assert [json.loads(item.message.data) for item in replayed] == [RECORD]
-    assert dict(replayed[0].message.attributes) == {"producer": "crm"}
+    # The producer's attributes, and when the data was first published: its dead letter's
+    # own publish time here, as for a letter that Pub/Sub's policy forwarded.
+    attributes = dict(replayed[0].message.attributes)
+    assert attributes.pop("source_publish_time") < replayed[0].message.publish_time.isoformat()
+    assert attributes == {"producer": "crm"}
     assert "0 dead letters listed" in run("dead_letters", "--wait", "1")
+
+
+PUBLISH_PARAMETER_NAMES = {
+    "topic": "crm",
+    "data": "d",
+    "ordering_key": "k",
+    "timeout": "1",
+    "retry": "r",
+    "error_code": "E-17",
+}
+
+
+def test_attributes_named_like_publish_parameters_survive_dead_lettering_and_replay(
+    subscriber_running, topology: Topology, warehouse
+):
+    publisher = MessagePublisher(pubsub_publisher())
+    publisher.publish(
+        topic=topology.topic, data=b"{not json", attributes=PUBLISH_PARAMETER_NAMES
+    ).result(timeout=10)
+    with subscriber_running():
+        [letter] = eventually(
+            lambda: pull_all(topology.dead_letter_subscription, ack=False, expected=1),
+            what="the dead letter",
+        )
+    attributes = dict(letter.message.attributes)
+    assert attributes["error_code"] == "invalid_json"
+    assert attributes["producer.error_code"] == "E-17"
+
+    output = run("dead_letters", "--replay", "--wait", "1")
+
+    assert "replayed 1 dead letters" in output
+    [replayed] = pull_all(topology.subscription, ack=True, expected=1)
+    attributes = dict(replayed.message.attributes)
+    attributes.pop("source_publish_time")
+    assert attributes == PUBLISH_PARAMETER_NAMES
+
+
+def test_publish_sends_attributes_named_like_publish_parameters(topology: Topology):
+    options = [f"{key}={value}" for key, value in PUBLISH_PARAMETER_NAMES.items()]
+
+    run("publish", "--data", "{}", *[arg for o in options for arg in ("--attribute", o)])
+
+    [received] = pull_all(topology.subscription, ack=True, expected=1)
+    assert dict(received.message.attributes) == PUBLISH_PARAMETER_NAMES
 
 
 def test_dead_letters_purge_is_bounded_by_max(topology: Topology):
@@ -129,6 +180,31 @@ def test_dead_letters_purge_is_bounded_by_max(topology: Topology):
     assert "2 dead letters listed" in run("dead_letters", "--wait", "1")
     with pytest.raises(CommandError, match="--max"):
         run("dead_letters", "--max", "0")
+
+
+def test_replaying_an_old_version_never_hides_a_newer_one(
+    subscriber_running, topology: Topology, warehouse
+):
+    older = {**RECORD, "nombre": "Vieja"}
+    with subscriber_running():
+        # The older version was dead-lettered (say, refused) an hour ago...
+        dead_letter(
+            topology,
+            json.dumps(older).encode(),
+            error_code="warehouse_rejected",
+            error="x",
+            source_publish_time=(datetime.now(UTC) - timedelta(hours=1)).isoformat(),
+        )
+        # ...and the producer has published a newer one since.
+        run("publish", "--data", json.dumps({**RECORD, "nombre": "Nueva"}))
+        eventually(lambda: warehouse.record_get(record_id="7"), what="the newer record")
+
+        run("dead_letters", "--replay", "--wait", "1")
+        eventually(
+            lambda: len(stored_rows(warehouse, "7")) == 2, what="the replayed row stored too"
+        )
+
+    assert warehouse.record_get(record_id="7").nombre == "Nueva"
 
 
 def test_replayed_dead_letter_is_stored_by_the_subscriber(
@@ -151,3 +227,13 @@ def test_run_subscriber_on_a_missing_subscription_fails_clearly(settings, topolo
 def test_run_subscriber_refuses_bad_batching(topology):
     with pytest.raises(CommandError, match="--batch-size"):
         run("run_subscriber", "--batch-size", "0", "--metrics-port", "0")
+
+
+def test_run_subscriber_names_a_metrics_port_already_taken(topology):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+
+        with pytest.raises(CommandError, match=rf"127\.0\.0\.1:{port}.*METRICS_PORT"):
+            run("run_subscriber", "--metrics-port", str(port))

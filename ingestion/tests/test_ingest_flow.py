@@ -10,12 +10,11 @@ from io import StringIO
 import pytest
 from django.core.cache import cache
 from django.core.management import call_command
-from google.cloud import bigquery
 from rest_framework.test import APIClient
 
 from ingestion.subscriber import Ingestor
-from ingestion.tests.support import eventually, pull_all
-from latam.clients import bigquery_client, pubsub_publisher
+from ingestion.tests.support import eventually, pull_all, stored_rows
+from latam.clients import pubsub_publisher
 
 pytestmark = pytest.mark.integration
 
@@ -26,18 +25,6 @@ def publish(data: str) -> str:
     output = StringIO()
     call_command("publish", data=data, stdout=output)
     return output.getvalue()
-
-
-def raw_rows(settings, record_id: str) -> list[dict]:
-    """Every stored row of an id (what the API collapses to one)."""
-    table = f"`{settings.GCP_PROJECT}.{settings.BIGQUERY_DATASET}.{settings.BIGQUERY_TABLE}`"
-    rows = bigquery_client().query_and_wait(
-        f"SELECT nombre, message_id FROM {table} WHERE id = @id",  # noqa: S608 - test table
-        job_config=bigquery.QueryJobConfig(
-            query_parameters=[bigquery.ScalarQueryParameter("id", "STRING", record_id)]
-        ),
-    )
-    return [dict(row.items()) for row in rows]
 
 
 def api_get(record_id: str):
@@ -115,7 +102,7 @@ def test_same_id_published_again_is_updated(subscriber_running, warehouse, setti
         publish(json.dumps(JUAN))
         eventually(lambda: warehouse.record_get(record_id="12345"), what="first version")
         publish(json.dumps({**JUAN, "nombre": "Juan Carlos", "pais": "Uruguay"}))
-        eventually(lambda: len(raw_rows(settings, "12345")) == 2, what="the second version")
+        eventually(lambda: len(stored_rows(warehouse, "12345")) == 2, what="the second version")
 
     assert api_get("12345").json() == {**JUAN, "nombre": "Juan Carlos", "pais": "Uruguay"}
     assert warehouse.records_count() == 1
@@ -137,10 +124,10 @@ def test_a_redelivered_message_is_one_record(subscriber_running, warehouse, sett
     monkeypatch.setattr(Ingestor, "receive", ack_lost_once)
     with subscriber_running(batch_max_seconds=0.1):
         publish(json.dumps(JUAN))
-        eventually(lambda: len(raw_rows(settings, "12345")) == 2, what="the redelivered row")
+        eventually(lambda: len(stored_rows(warehouse, "12345")) == 2, what="the redelivered row")
 
     assert deliveries[0] == deliveries[1]  # the same message, twice
-    assert {row["message_id"] for row in raw_rows(settings, "12345")} == {deliveries[0]}
+    assert {row["message_id"] for row in stored_rows(warehouse, "12345")} == {deliveries[0]}
     assert warehouse.records_count() == 1
     assert api_list() == [JUAN]
 

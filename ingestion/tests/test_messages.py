@@ -3,8 +3,11 @@
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ingestion.messages import DATA_MAX_BYTES, record_from_data
+from ingestion.tests.support import ERROR_CODES
 from records.entities import Record, RecordInvalid
 
 VALID = {"id": "12345", "nombre": "Juan", "apellido": "Perez", "pais": "Argentina"}
@@ -228,3 +231,67 @@ def test_errors_never_quote_the_offending_value(data):
     assert SECRET not in text
     assert "30111222" not in text
     assert all(SECRET not in str(arg) for arg in raised.value.args)
+
+
+HUGE_INTEGER = "9" * 5000  # past Python's 4,300-digit limit for int()
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        pytest.param(
+            encoded({**VALID, "edad": 0}).replace(b"0}", HUGE_INTEGER.encode() + b"}"), id="int"
+        ),
+        pytest.param(
+            encoded({**VALID, "meta": [0]}).replace(b"[0]", f"[-{HUGE_INTEGER}]".encode()),
+            id="negative-int-in-array",
+        ),
+        pytest.param(encoded({**VALID, "x": 0}).replace(b"0}", b"1e99999}"), id="float-overflow"),
+        pytest.param(
+            encoded({**VALID, "x": 0}).replace(b"0}", f"0.{HUGE_INTEGER}}}".encode()),
+            id="float-of-5000-digits",
+        ),
+    ],
+)
+def test_huge_numbers_under_unknown_keys_are_ignored_like_any_unknown_value(data):
+    assert record_from_data(data) == Record(**VALID)
+
+
+def test_a_huge_number_as_a_field_is_an_invalid_field():
+    data = encoded({**VALID, "pais": 0}).replace(b"0}", HUGE_INTEGER.encode() + b"}")
+
+    with pytest.raises(RecordInvalid) as raised:
+        record_from_data(data)
+
+    assert (raised.value.code, "'pais'" in str(raised.value)) == ("invalid_field", True)
+
+
+@pytest.mark.parametrize("constant", [b"NaN", b"Infinity", b"-Infinity"])
+def test_nan_and_infinity_are_not_json(constant):
+    data = encoded({**VALID, "x": 0}).replace(b"0}", constant + b"}")
+
+    with pytest.raises(RecordInvalid) as raised:
+        record_from_data(data)
+
+    assert raised.value.code == "invalid_json"
+
+
+def test_a_huge_number_alone_is_not_an_object():
+    with pytest.raises(RecordInvalid) as raised:
+        record_from_data(HUGE_INTEGER.encode())
+
+    assert (raised.value.code, str(raised.value)) == (
+        "not_object",
+        "data must be a JSON object, not a number",
+    )
+
+
+@given(data=st.binary(max_size=2048))
+@settings(max_examples=500, deadline=None)
+def test_any_bytes_become_a_record_or_a_coded_refusal(data):
+    try:
+        record = record_from_data(data)
+    except RecordInvalid as error:
+        assert error.code in ERROR_CODES
+    else:
+        assert isinstance(record, Record)

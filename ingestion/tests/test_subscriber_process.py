@@ -2,20 +2,15 @@
 killed by SIGKILL, and left running while the warehouse goes away and comes back."""
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
-from django.conf import settings
 
-from ingestion.tests.support import Topology, eventually
+from ingestion.tests.support import Topology, eventually, pull_all
 from latam.clients import clients_reset, pubsub_publisher
 from records import selectors
-from scripts.devstack import REPO, Stack, free_port, metric_total
+from scripts.devstack import Stack, free_port
 
 pytestmark = pytest.mark.integration
 
@@ -28,65 +23,6 @@ def max_delivery_attempts() -> int:
     hands them released messages, one lease at a time, each hand-over a delivery
     attempt; with the default 5 a restart test could see them dead-lettered instead."""
     return 100
-
-
-class Subscriber:
-    """One `manage.py run_subscriber` process on the test's topology and table."""
-
-    def __init__(self, log: Path, **env: str):
-        self.metrics_url = f"http://127.0.0.1:{free_port()}"
-        environment = {
-            **os.environ,
-            "DJANGO_ENV_FILE": os.devnull,
-            "GCP_PROJECT": settings.GCP_PROJECT,
-            "BIGQUERY_EMULATOR_HOST": settings.BIGQUERY_EMULATOR_HOST,
-            "BIGQUERY_TABLE": settings.BIGQUERY_TABLE,
-            "PUBSUB_EMULATOR_HOST": settings.PUBSUB_EMULATOR_HOST,
-            "PUBSUB_SUBSCRIPTION": settings.PUBSUB_SUBSCRIPTION,
-            "PUBSUB_DEAD_LETTER_TOPIC": settings.PUBSUB_DEAD_LETTER_TOPIC,
-            "METRICS_PORT": self.metrics_url.rsplit(":", 1)[1],
-            "INGEST_BATCH_MAX_SECONDS": "0.2",
-            **env,
-        }
-        self.log = log
-        self.process = subprocess.Popen(
-            [sys.executable, "manage.py", "run_subscriber"],
-            cwd=REPO,
-            env=environment,
-            stdout=log.open("ab"),
-            stderr=subprocess.STDOUT,
-        )
-        eventually(self._serving, timeout=60, what="the subscriber's metrics endpoint")
-
-    def _serving(self) -> bool:
-        assert self.process.poll() is None, self.log.read_text()[-3000:]
-        try:
-            self.metric("latam_ingest_messages_received_total")
-            return True
-        except OSError:
-            return False
-
-    def metric(self, name: str, **labels: str) -> float:
-        return metric_total(self.metrics_url, name, **labels)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(10)
-
-
-@pytest.fixture
-def subscribers(topology, warehouse, tmp_path):
-    started: list[Subscriber] = []
-
-    def start(**env: str) -> Subscriber:
-        subscriber = Subscriber(tmp_path / f"subscriber-{len(started)}.log", **env)
-        started.append(subscriber)
-        return subscriber
-
-    yield start
-    for subscriber in started:
-        subscriber.stop()
 
 
 def publish_records(topology: Topology, ids) -> set[str]:
@@ -157,9 +93,13 @@ def test_sigkill_loses_nothing_everything_arrives_within_90_s_of_restart(
     eventually(lambda: stored_ids(warehouse) == ids, timeout=90, what="every record after restart")
 
 
-def test_warehouse_outage_loses_nothing_acks_nothing_early_and_recovers(
+@pytest.mark.parametrize("max_delivery_attempts", [5])  # the real policy's minimum
+def test_an_outage_many_times_longer_than_the_attempts_dead_letters_nothing_valid(
     subscribers, topology, settings, tmp_path
 ):
+    """The warehouse gone for 30 s: many times 5 attempts × the 2 s lease (and than the
+    old code's nack-and-hold cycle). Every message is delivered once and held; all are
+    stored once it is back, none is dead-lettered."""
     # A warehouse of its own, persistent, to stop and start again on the same port.
     stack = Stack(log_dir=tmp_path / "bq-logs")
     rest_port, grpc_port, data = free_port(), free_port(), tmp_path / "bq-data"
@@ -176,19 +116,22 @@ def test_warehouse_outage_loses_nothing_acks_nothing_early_and_recovers(
         selectors.record_repository.cache_clear()
         repository = selectors.record_repository()
         repository.table_ensure(location="US")
-        subscriber = subscribers(INGEST_RETRY_MAX_SECONDS="1", BIGQUERY_TIMEOUT_SECONDS="2")
+        subscriber = subscribers(
+            INGEST_RETRY_MAX_SECONDS="1",
+            INGEST_LEASE_SECONDS="2",
+            BIGQUERY_TIMEOUT_SECONDS="2",
+            INGEST_MAX_HOLD_SECONDS="2",  # what the code before #8 released held messages after
+        )
         before = publish_records(topology, [f"before-{n}" for n in range(10)])
         eventually(lambda: stored_ids(repository) == before, what="records before the outage")
 
         stack.stop("bqemulator")
-        during = publish_records(topology, [f"during-{n}" for n in range(10)])
+        during = publish_records(topology, [f"during-{n}" for n in range(COUNT)])
         eventually(
-            lambda: (
-                subscriber.metric("latam_ingest_warehouse_up") == 0
-                and subscriber.metric("latam_ingest_messages_retried_total") >= 1
-            ),
+            lambda: subscriber.metric("latam_ingest_warehouse_up") == 0,
             what="the subscriber to see the warehouse down",
         )
+        time.sleep(30)
         assert subscriber.metric("latam_ingest_messages_stored_total") == 10  # none acked early
         assert subscriber.process.poll() is None
 
@@ -200,6 +143,60 @@ def test_warehouse_outage_loses_nothing_acks_nothing_early_and_recovers(
         )
         assert subscriber.process.poll() is None
         assert subscriber.metric("latam_ingest_warehouse_up") == 1
+        assert subscriber.metric("latam_ingest_write_failures_total", reason="unavailable") >= 1
+        # Delivered once each: the outage spent no delivery attempt.
+        assert subscriber.metric("latam_ingest_messages_received_total") == 10 + COUNT
         assert subscriber.metric("latam_ingest_messages_dead_lettered_total") == 0
+        assert pull_all(topology.dead_letter_subscription, ack=False) == []
     finally:
         stack.stop_all()
+
+
+HOSTILE_MESSAGES = {
+    "invalid_json": [b"{not json", b'{"id": "1", "nombre": NaN}', b"[" * 20_000 + b"]" * 20_000],
+    "not_utf8": [b"\xff\xfe\x00junk", b'{"id": "\xc3"}'],
+    "not_object": [b"9" * 5_000, b"[1, 2]", b"null"],
+    "missing_field": [b'{"id": "1"}', b"{}"],
+    "invalid_field": [
+        json.dumps({"id": "h-1", "nombre": 1, "apellido": "A", "pais": "P"}).encode(),
+        json.dumps({"id": "h-2", "nombre": "Ana\u202e", "apellido": "A", "pais": "P"}).encode(),
+        json.dumps(
+            {"id": "h-3", "nombre": "Ana", "apellido": "\ud800", "pais": "P"}, ensure_ascii=True
+        ).encode(),
+        b'{"id": "h-4", "nombre": "A", "apellido": "B", "pais": ' + b"9" * 5_000 + b"}",
+    ],
+    "too_large": [b"x" * (64 * 1024 + 1)],
+}
+
+
+def test_hostile_messages_interleaved_with_valid_ones_never_stop_the_process(
+    subscribers, topology, warehouse
+):
+    subscriber = subscribers()
+    publisher = pubsub_publisher()
+    hostile = [(code, data) for code, items in HOSTILE_MESSAGES.items() for data in items]
+    valid_ids = [f"ok-{n}" for n in range(len(hostile) + 1)]
+    futures = []
+    for n, record_id in enumerate(valid_ids):
+        record = {"id": record_id, "nombre": "Ana", "apellido": "Ruiz", "pais": "Perú"}
+        # A huge integer under an unknown key is valid JSON, ignored like any unknown key.
+        data = json.dumps({**record, "big": 0}).encode().replace(b"0}", b"9" * 5_000 + b"}")
+        futures.append(publisher.publish(topology.topic, data))
+        if n < len(hostile):
+            futures.append(publisher.publish(topology.topic, hostile[n][1], case=str(n)))
+    for future in futures:
+        future.result(timeout=10)
+
+    eventually(lambda: stored_ids(warehouse) == set(valid_ids), what="every valid record")
+    letters: list = []
+
+    def every_hostile_dead_lettered() -> bool:
+        letters.extend(pull_all(topology.dead_letter_subscription, ack=True))
+        return len(letters) >= len(hostile)
+
+    eventually(every_hostile_dead_lettered, what="a dead letter for each hostile message")
+    assert subscriber.process.poll() is None, subscriber.log.read_text()[-3000:]
+    codes = {
+        item.message.attributes["case"]: item.message.attributes["error_code"] for item in letters
+    }
+    assert codes == {str(n): code for n, (code, _) in enumerate(hostile)}

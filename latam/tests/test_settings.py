@@ -83,3 +83,20 @@ def test_env_example_lists_every_variable_the_settings_read():
 
     assert len(read) > 20  # the pattern still finds what settings.py reads
     assert read - listed - {"DJANGO_ENV_FILE"} == set()
+
+
+def test_redis_cache_values_are_json_never_pickles():
+    options = settings_value(
+        "settings.CACHES['default']['OPTIONS']", CACHE_URL="redis://10.1.2.3:6379/0"
+    )
+
+    assert options["SERIALIZER"] == "django_redis.serializers.json.JSONSerializer"
+
+
+def test_hsts_is_on_for_a_year_in_the_cloud_and_off_locally():
+    hsts = "[settings.SECURE_HSTS_SECONDS, settings.SECURE_HSTS_INCLUDE_SUBDOMAINS]"
+    cloud = {"BIGQUERY_EMULATOR_HOST": "", "DJANGO_SECRET_KEY": "from-secret-manager"}
+
+    assert settings_value(hsts, **cloud) == [365 * 24 * 3600, False]
+    assert settings_value(hsts, **cloud, DJANGO_SECURE_HSTS_SECONDS="600") == [600, False]
+    assert settings_value(hsts, BIGQUERY_EMULATOR_HOST="127.0.0.1:9050") == [0, False]

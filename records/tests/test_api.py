@@ -3,6 +3,7 @@
 import re
 
 import pytest
+from prometheus_client import REGISTRY, generate_latest
 from rest_framework.throttling import AnonRateThrottle
 
 from records.entities import Record
@@ -220,13 +221,21 @@ def test_metrics_count_requests_warehouse_queries_and_cache_results(client, stor
     client.get("/records/id-0001")
     client.get("/records/id-0001")
 
-    text = client.get("/metrics").content.decode()
+    text = generate_latest(REGISTRY).decode()
 
     assert re.search(
         r'latam_http_requests_total\{method="GET",route="record-detail",status="200"\} [1-9]', text
     )
     assert 'latam_cache_requests_total{kind="get",result="hit"}' in text
     assert "latam_http_request_duration_seconds_bucket" in text
+
+
+@pytest.mark.parametrize("path", ["/metrics", "/metrics/"])
+def test_metrics_are_not_served_to_api_consumers(client, stored, path):
+    response = client.get(path)
+
+    assert response.status_code == 404
+    assert response.json() == {"error": "Not found"}
 
 
 def test_throttled_clients_get_429_json_with_retry_after(client, stored, monkeypatch):

@@ -1,14 +1,17 @@
 """Caching of reads: what is cached, for how long, and one query per concurrent miss."""
 
+import pickle
 import threading
 import time
 
 import pytest
 from django.core.cache import cache
+from django_redis.serializers.json import JSONSerializer
 
 from records import selectors
 from records.caching import cached
 from records.entities import Record
+from records.repository import WarehouseUnavailable
 
 ANA = Record(id="a-1", nombre="Ana", apellido="Gómez", pais="Perú")
 
@@ -35,16 +38,14 @@ def test_misses_are_cached_too(repository):
 
 def test_misses_are_cached_for_less_time_than_hits(repository, settings, monkeypatch):
     recorded = {}
-    monkeypatch.setattr(
-        cache, "set", lambda key, value, timeout: recorded.setdefault(value, timeout)
-    )
+    monkeypatch.setattr(cache, "set", lambda key, value, timeout: recorded.setdefault(key, timeout))
 
     selectors.record_get(record_id="a-1")
     selectors.record_get(record_id="missing")
 
     assert recorded == {
-        (ANA,): settings.RECORDS_CACHE_TTL,
-        (None,): settings.RECORDS_MISS_CACHE_TTL,
+        selectors._key("get", "a-1"): settings.RECORDS_CACHE_TTL,
+        selectors._key("get", "missing"): settings.RECORDS_MISS_CACHE_TTL,
     }
     assert settings.RECORDS_MISS_CACHE_TTL < settings.RECORDS_CACHE_TTL
 
@@ -114,14 +115,109 @@ def test_a_waiter_takes_the_value_another_process_computes():
     assert value == "theirs"
 
 
-def test_failures_are_not_cached_and_release_the_lock(repository):
+def slow_failing_gets(repository, monkeypatch, *, seconds: float) -> None:
+    """Make the warehouse fail each point read after `seconds`, as a timeout would."""
+    original = repository.record_get
+
+    def slow_get(*, record_id):
+        time.sleep(seconds)
+        return original(record_id=record_id)
+
+    monkeypatch.setattr(repository, "record_get", slow_get)
     repository.unavailable = True
-    with pytest.raises(Exception, match="warehouse"):
+
+
+def test_concurrent_misses_during_an_outage_cost_one_query_and_fail_promptly(
+    repository, monkeypatch, settings
+):
+    slow_failing_gets(repository, monkeypatch, seconds=0.2)
+    outcomes = []
+
+    def call() -> None:
+        started = time.monotonic()
+        try:
+            selectors.record_get(record_id="a-1")
+            outcomes.append(("answered", time.monotonic() - started))
+        except WarehouseUnavailable:
+            outcomes.append(("unavailable", time.monotonic() - started))
+
+    threads = [threading.Thread(target=call) for _ in range(5)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert repository.calls["get"] == 1
+    assert [outcome for outcome, _ in outcomes] == ["unavailable"] * 5
+    # Waiters stop when the computer gives up, not at the bound.
+    assert max(elapsed for _, elapsed in outcomes) < settings.BIGQUERY_TIMEOUT_SECONDS / 5
+
+
+def test_a_failure_is_shared_briefly_then_the_warehouse_is_asked_again(repository, settings):
+    settings.RECORDS_FAILURE_CACHE_TTL = 1
+    repository.unavailable = True
+    with pytest.raises(WarehouseUnavailable):
         selectors.record_get(record_id="a-1")
     repository.unavailable = False
 
+    with pytest.raises(WarehouseUnavailable):
+        selectors.record_get(record_id="a-1")  # the failure marker still stands
+    assert repository.calls["get"] == 1
+    time.sleep(1.1)
+
     assert selectors.record_get(record_id="a-1") == ANA
     assert repository.calls["get"] == 2
+
+
+def test_a_waiter_stops_when_the_computer_leaves_without_a_value():
+    # Another process took the lock and died (or failed with a bug): nothing to wait for.
+    cache.add("k:computing", 1, timeout=5)
+    threading.Timer(0.1, lambda: cache.delete("k:computing")).start()
+    started = time.monotonic()
+
+    value = cached(key="k", kind="get", ttl=lambda _: 60, compute=lambda: "mine")
+
+    assert value == "mine"
+    assert time.monotonic() - started < 1
+
+
+def test_selectors_read_back_what_the_json_serializer_stores(repository, monkeypatch):
+    # Every value goes through django-redis' JSON serializer, as it does with Redis.
+    serializer = JSONSerializer({})
+    original_set, original_set_many = cache.set, cache.set_many
+
+    def json_set(key, value, *args, **kwargs):
+        original_set(key, serializer.loads(serializer.dumps(value)), *args, **kwargs)
+
+    def json_set_many(entries, *args, **kwargs):
+        original_set_many(
+            {key: serializer.loads(serializer.dumps(value)) for key, value in entries.items()},
+            *args,
+            **kwargs,
+        )
+
+    monkeypatch.setattr(cache, "set", json_set)
+    monkeypatch.setattr(cache, "set_many", json_set_many)
+    selectors.records_list(limit=10, offset=0)
+    selectors.records_count()
+    selectors.record_get(record_id="missing")
+
+    answers = (
+        selectors.records_list(limit=10, offset=0),
+        selectors.records_count(),
+        selectors.record_get(record_id="a-1"),
+        selectors.record_get(record_id="missing"),
+    )
+
+    assert answers == ([ANA], 1, ANA, None)
+    assert dict(repository.calls) == {"list": 1, "count": 1, "get": 1}
+
+
+def test_the_json_serializer_refuses_a_pickle_payload():
+    payload = pickle.dumps((ANA,))
+
+    with pytest.raises(ValueError):
+        JSONSerializer({}).loads(payload)
 
 
 def test_a_redis_outage_degrades_to_the_warehouse(client, repository, settings):

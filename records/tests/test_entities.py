@@ -71,3 +71,46 @@ def test_limits_are_inclusive(change):
 )
 def test_record_id_rules(value, valid):
     assert record_id_is_valid(value) is valid
+
+
+HOSTILE_TEXT = {
+    "nul": "Ana\x00",
+    "escape": "Ana\x1b[31m",
+    "delete": "Ana\x7f",
+    "c1-control": "Ana\x85x",
+    "newline-inside": "Ana\nMaría",
+    "bidi-override": "Ana\u202egnaro",
+    "bidi-isolate": "\u2066Ana\u2069",
+    "right-to-left-mark": "Ana\u200f",
+    "line-separator": "Ana\u2028María",
+    "byte-order-mark": "\ufeffAna",
+    "lone-surrogate": "Ana\ud800",
+    "private-use": "Ana\ue000",
+}
+
+
+@pytest.mark.parametrize("field", ["id", "nombre", "apellido", "pais"])
+@pytest.mark.parametrize("value", HOSTILE_TEXT.values(), ids=HOSTILE_TEXT.keys())
+def test_every_field_refuses_control_bidi_and_surrogate_characters(field, value):
+    with pytest.raises(RecordInvalid) as raised:
+        record_from_mapping({**VALID, field: value})
+
+    assert raised.value.code == "invalid_field"
+    assert f"'{field}'" in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "María José",
+        "Nguyễn 王小明",
+        "محمد",
+        "می\u200cخواهم",  # Persian: a zero-width non-joiner belongs in the word
+        "👨\u200d👩\u200d👧",  # an emoji sequence joined by zero-width joiners
+        "Ana\u00a0María",  # a no-break space
+    ],
+)
+def test_every_field_accepts_the_text_of_real_names(value):
+    record = record_from_mapping({"id": value, "nombre": value, "apellido": value, "pais": value})
+
+    assert record.as_dict() == {"id": value, "nombre": value, "apellido": value, "pais": value}

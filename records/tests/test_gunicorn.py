@@ -1,36 +1,18 @@
-"""The real server: gunicorn with several workers, metrics aggregated across them."""
+"""The real server: gunicorn with several workers, metrics aggregated across them and
+served on a port of their own, not the API's."""
 
 import json
 import re
-import sys
 import urllib.request
-from pathlib import Path
 
 import pytest
-
-from scripts.devstack import free_port
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def server(emulator_stack, bigquery_emulator, tmp_path):
-    port = free_port()
-    gunicorn = Path(sys.executable).parent / "gunicorn"
-    emulator_stack.start(
-        "gunicorn",
-        [str(gunicorn), "latam.wsgi:application", "--bind", f"127.0.0.1:{port}"],
-        env={
-            "GUNICORN_WORKERS": "3",
-            "GUNICORN_THREADS": "2",
-            "BIGQUERY_EMULATOR_HOST": bigquery_emulator,
-            "GCP_PROJECT": "latam-test",
-            "PROMETHEUS_MULTIPROC_DIR": str(tmp_path),
-        },
-    )
-    emulator_stack.wait_for_port("gunicorn", port)
-    yield f"http://127.0.0.1:{port}"
-    emulator_stack.stop("gunicorn")
+def server(gunicorn_server):
+    return gunicorn_server()
 
 
 def get(url: str) -> tuple[int, bytes]:
@@ -41,12 +23,12 @@ def get(url: str) -> tuple[int, bytes]:
         return error.code, error.read()
 
 
-def test_metrics_add_up_across_workers(server, emulator_stack):
+def test_metrics_add_up_across_workers_on_the_metrics_port(server):
     for _ in range(60):
-        assert get(f"{server}/healthz")[0] == 200
-    assert get(f"{server}/records/none")[0] in {404, 503}
+        assert get(f"{server.url}/healthz")[0] == 200
+    assert get(f"{server.url}/records/none")[0] in {404, 503}
 
-    status, body = get(f"{server}/metrics")
+    status, body = get(f"{server.metrics_url}/metrics")
 
     assert status == 200
     total = re.search(
@@ -54,14 +36,21 @@ def test_metrics_add_up_across_workers(server, emulator_stack):
         body.decode(),
     )
     assert total and float(total[1]) == 60
-    log = (emulator_stack.log_dir / "gunicorn.log").read_text()
+    log = server.log.read_text()
     assert len(set(re.findall(r"Booting worker with pid: (\d+)", log))) == 3
 
 
-def test_server_logs_are_json_lines(server, emulator_stack):
-    get(f"{server}/healthz")
+def test_the_api_port_does_not_serve_metrics(server):
+    status, body = get(f"{server.url}/metrics")
 
-    lines = (emulator_stack.log_dir / "gunicorn.log").read_text().splitlines()
+    assert status == 404
+    assert json.loads(body) == {"error": "Not found"}
+
+
+def test_server_logs_are_json_lines(server):
+    get(f"{server.url}/healthz")
+
+    lines = server.log.read_text().splitlines()
     parsed = [json.loads(line) for line in lines if line.startswith("{")]
     assert parsed and all("severity" in line for line in parsed)
     assert any(line.get("route") == "healthz" for line in parsed)

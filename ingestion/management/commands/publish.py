@@ -6,7 +6,7 @@ from typing import BinaryIO
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from ingestion.publishing import messages_publish
+from ingestion.publishing import MessagePublisher, messages_publish
 from latam.clients import pubsub_publisher
 
 
@@ -53,7 +53,7 @@ class Command(BaseCommand):
         publisher = pubsub_publisher()
         topic_path = publisher.topic_path(settings.GCP_PROJECT, topic)
         tally = messages_publish(
-            payloads, publisher=publisher, topic=topic_path, attributes=attributes
+            payloads, publisher=MessagePublisher(publisher), topic=topic_path, attributes=attributes
         )
         message = f"{topic_path}: {tally.summary()}"
         if "NotFound" in tally.errors:

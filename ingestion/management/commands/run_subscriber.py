@@ -31,7 +31,14 @@ class Command(BaseCommand):
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
         if metrics_port:
-            start_http_server(metrics_port, addr=settings.METRICS_ADDRESS)
+            try:
+                start_http_server(metrics_port, addr=settings.METRICS_ADDRESS)
+            except OSError as error:
+                raise CommandError(
+                    f"cannot serve metrics on {settings.METRICS_ADDRESS}:{metrics_port} "
+                    f"({error.strerror}): set METRICS_PORT (or --metrics-port) to a free port, "
+                    "or 0 for none"
+                ) from error
         subscription = f"{settings.GCP_PROJECT}/{settings.PUBSUB_SUBSCRIPTION}"
         try:
             subscriber_run_from_settings(
@@ -44,3 +51,5 @@ class Command(BaseCommand):
             ) from error
         except google_exceptions.GoogleAPICallError as error:
             raise CommandError(f"streaming pull on {subscription} failed: {error}") from error
+        except RuntimeError as error:  # the writer failed: exit, so the platform restarts us
+            raise CommandError(str(error)) from error

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from ingestion.publishing import messages_publish
+from ingestion.publishing import MessagePublisher, messages_publish
 from latam.clients import pubsub_publisher
 from records import selectors
 from records.entities import StoredRecord
@@ -68,7 +68,7 @@ class Command(BaseCommand):
                 json.dumps(record.as_dict()).encode()
                 for record in records_fake(count=count, seed=seed)
             ),
-            publisher=publisher,
+            publisher=MessagePublisher(publisher),
             topic=topic,
         )
         summary = f"{topic}: {tally.summary()} in {time.perf_counter() - started:.1f} s"

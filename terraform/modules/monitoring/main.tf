@@ -326,6 +326,66 @@ resource "google_monitoring_alert_policy" "ingest_backlog" {
   notification_channels = local.channels
 }
 
+# The subscriber logs this ERROR line at each retry while BigQuery refuses its writes
+# for a reason that needs an operator (permission denied, table missing). It holds the
+# messages meanwhile and dead-letters none: without this alert, it would wait in silence.
+resource "google_logging_metric" "ingest_writes_refused" {
+  project     = var.project_id
+  name        = "latam/ingest_writes_refused"
+  description = "Warehouse writes the subscriber retries because BigQuery refuses them (permission, missing table)."
+  filter      = "severity=ERROR AND jsonPayload.logger=\"ingestion.subscriber\" AND jsonPayload.message=\"warehouse refuses writes; holding messages\""
+
+  metric_descriptor {
+    metric_kind = "DELTA"
+    value_type  = "INT64"
+    unit        = "1"
+    labels {
+      key         = "reason"
+      value_type  = "STRING"
+      description = "denied or missing"
+    }
+  }
+
+  label_extractors = {
+    reason = "EXTRACT(jsonPayload.reason)"
+  }
+}
+
+resource "google_monitoring_alert_policy" "ingest_writes_refused" {
+  project      = var.project_id
+  display_name = "${var.subscriber_name}: BigQuery refuses writes"
+  combiner     = "OR"
+  severity     = "CRITICAL"
+
+  conditions {
+    display_name = "writes refused (permission denied or table missing)"
+    condition_threshold {
+      filter          = "metric.type=\"logging.googleapis.com/user/${google_logging_metric.ingest_writes_refused.name}\""
+      comparison      = "COMPARISON_GT"
+      threshold_value = 0
+      duration        = "0s"
+
+      aggregations {
+        alignment_period     = "300s"
+        per_series_aligner   = "ALIGN_SUM"
+        cross_series_reducer = "REDUCE_SUM"
+        group_by_fields      = ["metric.label.reason"]
+      }
+    }
+  }
+
+  alert_strategy {
+    auto_close = "1800s"
+  }
+
+  documentation {
+    mime_type = "text/markdown"
+    content   = "BigQuery refuses the subscriber's writes for a reason that does not pass by itself (permission denied, or the table is missing). The subscriber holds the messages (none is lost or dead-lettered) and retries; ingestion is stopped until an operator acts. Runbook: ${var.runbook_base_url}/ingest-writes-refused.md"
+  }
+
+  notification_channels = local.channels
+}
+
 resource "google_monitoring_alert_policy" "dead_letters" {
   project      = var.project_id
   display_name = "${var.dead_letter_topic_name}: messages dead-lettered"
