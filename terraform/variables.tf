@@ -158,8 +158,10 @@ variable "bigquery_dataset" {
   default     = "latam"
 
   validation {
-    condition     = can(regex("^[A-Za-z0-9_]{1,1024}$", var.bigquery_dataset))
-    error_message = "Dataset ids contain only letters, digits and underscores."
+    # RE2 refuses repeat counts above 1000 ({1,1024} would fail for every value,
+    # can() hiding the error), so the length is checked apart.
+    condition     = length(var.bigquery_dataset) <= 1024 && can(regex("^[A-Za-z0-9_]+$", var.bigquery_dataset))
+    error_message = "Dataset ids are 1 to 1024 letters, digits and underscores."
   }
 }
 
@@ -169,8 +171,10 @@ variable "bigquery_table" {
   default     = "records"
 
   validation {
-    condition     = can(regex("^[A-Za-z0-9_]{1,1024}$", var.bigquery_table))
-    error_message = "Table ids contain only letters, digits and underscores."
+    # RE2 refuses repeat counts above 1000 ({1,1024} would fail for every value,
+    # can() hiding the error), so the length is checked apart.
+    condition     = length(var.bigquery_table) <= 1024 && can(regex("^[A-Za-z0-9_]+$", var.bigquery_table))
+    error_message = "Table ids are 1 to 1024 letters, digits and underscores."
   }
 }
 
