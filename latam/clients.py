@@ -33,13 +33,37 @@ def bigquery_client() -> bigquery.Client:
     return bigquery.Client(project=settings.GCP_PROJECT, location=settings.BIGQUERY_LOCATION)
 
 
+class _StreamingPullDeadline(grpc.StreamStreamClientInterceptor):
+    """Ends each streaming pull on the emulator after `seconds` (the client reopens it:
+    DEADLINE_EXCEEDED is retryable; acks travel apart, in unary calls).
+
+    Why: the emulator (0.8.20) never learns that a streaming pull's client went away
+    (its bundled grpc-java throws NoSuchMethodError on every cancelled call), so the
+    stream of a killed subscriber lives on until the call's deadline — 1,800 s by
+    default — taking messages, each lease a delivery attempt: after a few kills, valid
+    messages were dead-lettered. Pub/Sub itself ends a stream when its client goes.
+    With the deadline at one lease, a dead stream holds a message at most once."""
+
+    def __init__(self, seconds: float):
+        self._seconds = seconds
+
+    def intercept_stream_stream(self, continuation, client_call_details, request_iterator):
+        if client_call_details.method.endswith("/StreamingPull"):
+            timeout = min(client_call_details.timeout or self._seconds, self._seconds)
+            client_call_details = client_call_details._replace(timeout=timeout)
+        return continuation(client_call_details, request_iterator)
+
+
 def _pubsub_emulator_transport(transport_class: type) -> dict:
     """An insecure channel to the emulator, or nothing (the client's own secure one)."""
     if not settings.PUBSUB_EMULATOR_HOST:
         return {}
-    return {
-        "transport": transport_class(channel=grpc.insecure_channel(settings.PUBSUB_EMULATOR_HOST))
-    }
+    channel = grpc.insecure_channel(settings.PUBSUB_EMULATOR_HOST)
+    if transport_class is SubscriberGrpcTransport:
+        channel = grpc.intercept_channel(
+            channel, _StreamingPullDeadline(settings.INGEST_LEASE_SECONDS)
+        )
+    return {"transport": transport_class(channel=channel)}
 
 
 @functools.cache

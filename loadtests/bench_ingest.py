@@ -66,7 +66,7 @@ def main() -> int:
     django.setup()
     from django.conf import settings
 
-    from ingestion.publishing import messages_publish
+    from ingestion.publishing import MessagePublisher, messages_publish
     from latam.clients import pubsub_publisher
     from records import selectors
     from records.seeding import records_fake
@@ -88,7 +88,7 @@ def main() -> int:
         topic = publisher.topic_path(settings.GCP_PROJECT, settings.PUBSUB_TOPIC)
 
         def publish() -> float:
-            tally = messages_publish(payloads, publisher=publisher, topic=topic)
+            tally = messages_publish(payloads, publisher=MessagePublisher(publisher), topic=topic)
             if tally.failed:
                 raise StackError(f"publishing failed: {tally.summary()}")
             return time.monotonic()
