@@ -1,17 +1,19 @@
 # The two commands of the Quick start: `make run` and `make test`. Both create the
-# environment first. Everything runs from the pinned requirements in .venv.
+# environment first. Everything runs from the hashed locks (requirements*.txt, compiled
+# from requirements*.in by `make lock`) in .venv.
 SHELL := /bin/bash
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-unit lint format check-iac check-container bench-api bench-ingest clean
+.PHONY: run test test-unit lint lock format check-iac check-container bench-api bench-ingest clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) is required"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes \
+		-r requirements-dev.txt
 	$(BIN)/python -m pip check
 	touch $@
 
@@ -23,15 +25,20 @@ run: $(STAMP) .env
 
 # terraform_validate tests need the terraform binary: check-iac runs them (through
 # terraform/check.sh, which says SKIPPED loudly when there is no terraform).
-test: $(STAMP) lint check-iac check-container
+test: $(STAMP) lint check-iac check-container test-container
 	$(BIN)/python -m pytest -m "not terraform_validate"
 
 test-unit: $(STAMP)
 	$(BIN)/python -m pytest -m "not integration and not terraform_validate"
 
 lint: $(STAMP)
+	$(BIN)/python scripts/check_locks.py
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+# Recompile the hashed locks after editing a requirements*.in (needs PyPI).
+lock: $(STAMP)
+	LOCK_COMPILE=$(BIN)/pip-compile bash scripts/lock.sh
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .
@@ -40,7 +47,8 @@ format: $(STAMP)
 # checkov pins conflict with the app's, so it lives in a venv of its own.
 .venv-iac/.installed: requirements-iac.txt
 	test -x .venv-iac/bin/python || $(PYTHON) -m venv .venv-iac
-	.venv-iac/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-iac.txt
+	.venv-iac/bin/python -m pip install --quiet --disable-pip-version-check --require-hashes \
+		-r requirements-iac.txt
 	touch $@
 
 check-iac: $(STAMP) .venv-iac/.installed
@@ -48,6 +56,14 @@ check-iac: $(STAMP) .venv-iac/.installed
 
 check-container: $(STAMP)
 	PATH="$(abspath $(BIN)):$$PATH" bash docker/check.sh
+
+# Builds docker/Dockerfile for real with podman (on a Debian base debootstrapped offline)
+# and runs it as Cloud Run would: $PORT, read-only root, non-root, the deploy's smoke test,
+# the subscriber, SIGTERM. Needs root and podman (.ci/run installs it); SKIPPED loudly
+# when not root. State (podman storage, logs) in .stack/container/, reused between runs.
+.PHONY: test-container
+test-container: $(STAMP)
+	$(BIN)/python -m scripts.container_check
 
 bench-api: $(STAMP)
 	$(BIN)/python -m loadtests.bench_api

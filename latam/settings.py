@@ -158,6 +158,9 @@ CONTENT_SECURITY_POLICY = {
 
 # --- Cache ----------------------------------------------------------------------------
 CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://latam")}
+# PEM file of the CAs that sign the Redis server's certificate, for a rediss:// CACHE_URL
+# (in the cloud: the Memorystore instance's own server CAs, mounted from Secret Manager).
+CACHE_REDIS_CA_FILE = env.str("CACHE_REDIS_CA_FILE", default="")
 if CACHES["default"]["BACKEND"].startswith("django_redis"):
     # A cache outage degrades to the warehouse (logged), never to an error, and a slow
     # Redis costs at most these timeouts.
@@ -171,6 +174,19 @@ if CACHES["default"]["BACKEND"].startswith("django_redis"):
     )
     DJANGO_REDIS_IGNORE_EXCEPTIONS = True
     DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
+    if CACHE_REDIS_CA_FILE:
+        if not str(CACHES["default"]["LOCATION"]).startswith("rediss://"):
+            raise ImproperlyConfigured("CACHE_REDIS_CA_FILE needs a rediss:// (TLS) CACHE_URL")
+        # redis-py's SSLConnection options (a rediss:// URL selects it): the chain must
+        # verify against these CAs only. The host name is not checked (on by default since
+        # redis-py 6): Memorystore's certificate names the instance by IP in its subject,
+        # which Python does not match against an IP address, and its CAs are the
+        # instance's own, so a verified chain already proves the server is that instance.
+        CACHES["default"]["OPTIONS"]["CONNECTION_POOL_KWARGS"] = {
+            "ssl_ca_certs": CACHE_REDIS_CA_FILE,
+            "ssl_cert_reqs": "required",
+            "ssl_check_hostname": False,
+        }
 # Staleness bounds of the records API, in seconds (see README, "Caching").
 RECORDS_CACHE_TTL = env.int("RECORDS_CACHE_TTL", default=60)
 RECORDS_MISS_CACHE_TTL = env.int("RECORDS_MISS_CACHE_TTL", default=10)

@@ -33,6 +33,7 @@ locals {
     [
       "artifactregistry.googleapis.com",
       "bigquery.googleapis.com",
+      "cloudquotas.googleapis.com",
       "cloudresourcemanager.googleapis.com",
       "iam.googleapis.com",
       "iamcredentials.googleapis.com",
@@ -92,6 +93,8 @@ module "bigquery" {
   dr_location           = var.bigquery_dr_location
   dr_copy_schedule      = var.bigquery_dr_copy_schedule
   labels                = var.labels
+
+  query_usage_per_user_per_day_tib = var.bigquery_query_usage_per_user_per_day_tib
 
   depends_on = [google_project_service.enabled]
 }
@@ -195,6 +198,7 @@ module "run" {
   vpc_network                      = one(module.redis[*].network_id)
   vpc_subnetwork                   = one(module.redis[*].subnetwork_id)
   cache_url_secret_id              = one(module.redis[*].cache_url_secret_id)
+  cache_ca_secret_id               = one(module.redis[*].cache_ca_secret_id)
   deletion_protection              = var.deletion_protection
   labels                           = var.labels
 
@@ -210,14 +214,15 @@ module "run" {
 module "ci" {
   source = "./modules/ci"
 
-  project_id        = var.project_id
-  region            = var.region
-  github_repository = var.github_repository
-  allowed_subjects  = var.github_allowed_subjects
-  pool_id           = var.workload_identity_pool_id
-  repository_id     = module.registry.repository_id
-  api_service_name  = module.run.api_service_name
-  subscriber_name   = module.run.subscriber_name
+  project_id           = var.project_id
+  region               = var.region
+  github_repository    = var.github_repository
+  github_repository_id = var.github_repository_id
+  pool_id              = var.workload_identity_pool_id
+  repository_id        = module.registry.repository_id
+  api_service_name     = module.run.api_service_name
+  subscriber_name      = module.run.subscriber_name
+  ingest_topic_name    = module.pubsub.topic_name
   runtime_service_account_names = {
     api        = module.iam.api_service_account_name
     subscriber = module.iam.subscriber_service_account_name

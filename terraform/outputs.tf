@@ -55,17 +55,23 @@ output "service_accounts" {
     subscriber = module.iam.subscriber_service_account_email
     operator   = module.iam.operator_service_account_email
     deployer   = module.ci.deployer_service_account_email
+    pusher     = module.ci.pusher_service_account_email
   }
 }
 
 output "github_workload_identity_provider" {
-  description = "Value for google-github-actions/auth `workload_identity_provider`."
+  description = "Repository variable GCP_WORKLOAD_IDENTITY_PROVIDER (google-github-actions/auth workload_identity_provider)."
   value       = module.ci.workload_identity_provider
 }
 
 output "github_deployer_service_account" {
-  description = "Value for google-github-actions/auth `service_account`."
+  description = "Repository variable GCP_DEPLOYER_SA: the account the deploy job (environment production) impersonates."
   value       = module.ci.deployer_service_account_email
+}
+
+output "github_pusher_service_account" {
+  description = "Repository variable GCP_PUSHER_SA: the push-only account the build job (main branch) impersonates."
+  value       = module.ci.pusher_service_account_email
 }
 
 output "redis_host" {

@@ -195,6 +195,17 @@ variable "bigquery_max_time_travel_hours" {
   }
 }
 
+variable "bigquery_query_usage_per_user_per_day_tib" {
+  description = "Cost guard: BigQuery custom quota \"Query usage per day per user\" (QueryUsagePerUserPerDay), in TiB that each principal of the project (the API's service account, and everyone else, separately) may have on-demand queries scan per day; over it queries fail until midnight Pacific time. Size it from the table: a point read scans little (clustered on id), a list page or count scans the id-latest view of the whole table, and BigQuery bills at least 10 MB per table per query."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.bigquery_query_usage_per_user_per_day_tib > 0 && var.bigquery_query_usage_per_user_per_day_tib <= 1024
+    error_message = "bigquery_query_usage_per_user_per_day_tib must be more than 0 and at most 1024 (TiB)."
+  }
+}
+
 variable "bigquery_dr_enabled" {
   description = "Create a replica dataset in bigquery_dr_location refreshed by a scheduled cross-region copy (see docs/runbooks/bigquery-dr.md)."
   type        = bool
@@ -430,9 +441,9 @@ variable "subscriber_metrics_port" {
 # ---------------------------------------------------------------------------
 
 variable "enable_redis" {
-  description = "Create a Memorystore Redis instance, a VPC path to it, and set CACHE_URL on the API (otherwise the API uses per-instance memory)."
+  description = "Create a Memorystore Redis instance (TLS), a VPC path to it, and set CACHE_URL and CACHE_REDIS_CA_FILE on the API. Off, each gunicorn worker caches in its own memory: throttling (API_THROTTLE_RATE) and query coalescing then count per process, not per service."
   type        = bool
-  default     = false
+  default     = true
 }
 
 variable "redis_tier" {
@@ -479,23 +490,29 @@ variable "vpc_subnet_cidr" {
 # ---------------------------------------------------------------------------
 
 variable "github_repository" {
-  description = "GitHub repository (owner/name) whose Actions workflows may deploy through Workload Identity Federation."
+  description = "GitHub repository (owner/name) whose deploy workflow (.github/workflows/deploy.yml on main) may push images and deploy through Workload Identity Federation."
   type        = string
 
   validation {
     condition     = can(regex("^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$", var.github_repository))
     error_message = "github_repository must be \"owner/name\"."
   }
+
+  # google.subject (the token's sub, e.g. repo:<owner>/<name>:environment:production)
+  # is limited to 127 bytes by Workload Identity Federation.
+  validation {
+    condition     = length("repo:${var.github_repository}:environment:production") <= 127
+    error_message = "github_repository is too long: repo:<owner>/<name>:environment:production must fit in 127 bytes (google.subject)."
+  }
 }
 
-variable "github_allowed_subjects" {
-  description = "Which workflow runs of github_repository may deploy: suffixes of the OIDC sub claim after repo:<owner>/<name>:. A job bound to a GitHub environment has sub ...:environment:<name>; otherwise ...:ref:<git ref>."
-  type        = list(string)
-  default     = ["ref:refs/heads/main", "environment:production"]
+variable "github_repository_id" {
+  description = "GitHub's numeric id of github_repository (gh api repos/<owner>/<name> --jq .id), pinned in the Workload Identity provider's condition: a deleted and re-created repository of the same name has another id."
+  type        = string
 
   validation {
-    condition     = length(var.github_allowed_subjects) > 0 && alltrue([for s in var.github_allowed_subjects : can(regex("^(ref:refs/(heads|tags)/[^*]+|environment:[^*:]+|pull_request)$", s))])
-    error_message = "Each subject must be ref:refs/heads/<branch>, ref:refs/tags/<tag>, environment:<name> or pull_request, without wildcards."
+    condition     = can(regex("^[1-9][0-9]{0,19}$", var.github_repository_id))
+    error_message = "github_repository_id must be GitHub's numeric repository id (digits only), e.g. \"123456789\"."
   }
 }
 

@@ -100,3 +100,43 @@ def test_hsts_is_on_for_a_year_in_the_cloud_and_off_locally():
     assert settings_value(hsts, **cloud) == [365 * 24 * 3600, False]
     assert settings_value(hsts, **cloud, DJANGO_SECURE_HSTS_SECONDS="600") == [600, False]
     assert settings_value(hsts, BIGQUERY_EMULATOR_HOST="127.0.0.1:9050") == [0, False]
+
+
+def test_redis_tls_verifies_the_server_against_the_configured_ca_file(tmp_path):
+    ca_file = tmp_path / "server-ca.pem"
+    ca_file.write_text("-----BEGIN CERTIFICATE-----\n", encoding="utf-8")
+    tls = {"CACHE_URL": "rediss://:auth-string@10.1.2.3:6378/0"}
+
+    options = settings_value(
+        "settings.CACHES['default']['OPTIONS']", **tls, CACHE_REDIS_CA_FILE=str(ca_file)
+    )
+    without_ca_file = settings_value("settings.CACHES['default']['OPTIONS']", **tls)
+    # What django-redis builds from them (no connection is opened): redis-py's TLS
+    # connection class, with the CA file as its trust store.
+    pool = settings_value(
+        "(lambda pool: [pool.connection_class.__name__, pool.connection_kwargs['ssl_ca_certs'],"
+        " pool.connection_kwargs['ssl_cert_reqs']])("
+        "__import__('django.core.cache', fromlist=['caches']).caches['default']"
+        ".client.get_client().connection_pool)",
+        **tls,
+        CACHE_REDIS_CA_FILE=str(ca_file),
+    )
+
+    assert options["CONNECTION_POOL_KWARGS"] == {
+        "ssl_ca_certs": str(ca_file),
+        "ssl_cert_reqs": "required",
+        "ssl_check_hostname": False,
+    }
+    assert "CONNECTION_POOL_KWARGS" not in without_ca_file
+    assert pool == ["SSLConnection", str(ca_file), "required"]
+
+
+def test_redis_ca_file_without_tls_is_refused():
+    result = django_run(
+        "print('configured')",
+        CACHE_URL="redis://10.1.2.3:6379/0",
+        CACHE_REDIS_CA_FILE="/etc/latam/redis-ca/server-ca.pem",
+    )
+
+    assert result.returncode != 0
+    assert "CACHE_REDIS_CA_FILE needs a rediss://" in result.stderr

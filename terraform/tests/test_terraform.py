@@ -24,14 +24,17 @@ HCL_OPTIONS = SerializationOptions(strip_string_quotes=True, explicit_blocks=Fal
 TF_FILES = sorted(p for p in TERRAFORM_DIR.rglob("*.tf") if ".terraform" not in p.parts)
 
 PRIMITIVE_ROLES = {"roles/owner", "roles/editor", "roles/viewer"}
-# Every role any identity may be granted, anywhere in this code.
+# The subscriber's one BigQuery role: a custom role holding exactly this permission.
+TABLE_WRITER_ROLE = "${google_project_iam_custom_role.records_table_writer.name}"
+TABLE_WRITER_PERMISSIONS = ["bigquery.tables.updateData"]
+# Every role any identity may be granted through IAM, anywhere in this code (dataset
+# ACLs, in `access` blocks, are checked by the BigQuery tests).
 ALLOWED_ROLES = {
     "roles/bigquery.dataViewer",
-    "roles/bigquery.dataEditor",
     "roles/bigquery.jobUser",
+    TABLE_WRITER_ROLE,
     "roles/pubsub.publisher",
     "roles/pubsub.subscriber",
-    "roles/pubsub.viewer",
     "roles/secretmanager.secretAccessor",
     "roles/artifactregistry.writer",
     "roles/run.developer",
@@ -40,8 +43,16 @@ ALLOWED_ROLES = {
     "roles/iam.serviceAccountTokenCreator",
     "roles/iam.workloadIdentityUser",
 }
-# Roles that may be bound at project level (BigQuery jobs live in a project).
+# Roles that may be bound at project level (BigQuery query/copy jobs live in a project),
+# and the only accounts that may hold them: the API (queries) and the DR copy.
 PROJECT_LEVEL_ROLES = {"roles/bigquery.jobUser"}
+PROJECT_LEVEL_MEMBERS = {
+    "serviceAccount:${google_service_account.api.email}",
+    "serviceAccount:${google_service_account.dr_copy[0].email}",
+}
+# The GitHub repository the WIF tests plug in for var.github_repository.
+GITHUB_REPOSITORY = "example-org/latam"
+GITHUB_REPOSITORY_ID = "123456789"
 DESIGN_ENV = {
     "GCP_PROJECT",
     "BIGQUERY_DATASET",
@@ -135,6 +146,16 @@ def locals_by_dir(parsed: dict[Path, dict[str, Any]]) -> dict[Path, dict[str, An
 def root_variables(parsed: dict[Path, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     tree = parsed[TERRAFORM_DIR / "variables.tf"]
     return {name: body for block in tree.get("variable", []) for name, body in entries(block)}
+
+
+@pytest.fixture(scope="module")
+def variables_by_dir(parsed: dict[Path, dict[str, Any]]) -> dict[Path, dict[str, dict]]:
+    merged: dict[Path, dict[str, dict]] = {}
+    for path, tree in parsed.items():
+        for block in tree.get("variable", []):
+            for name, body in entries(block):
+                merged.setdefault(path.parent, {})[name] = body
+    return merged
 
 
 def of_type(resources: list[Resource], rtype: str) -> list[Resource]:
@@ -338,6 +359,70 @@ def test_disaster_recovery_copy_is_optional_cross_region(resources: list[Resourc
     assert "dr_enabled" in transfers[0].body["count"]
 
 
+def dataset_access(dataset: Resource) -> list[dict[str, Any]]:
+    """The dataset's ACL entries, static and dynamic (the latter's content)."""
+    static = list(dataset.body.get("access", []))
+    dynamic = [
+        {**first(d["access"]["content"]), "for_each": d["access"]["for_each"]}
+        for d in dataset.body.get("dynamic", [])
+        if "access" in d
+    ]
+    return static + dynamic
+
+
+def test_datasets_declare_a_closed_acl(resources: list[Resource]) -> None:
+    datasets = of_type(resources, "google_bigquery_dataset")
+
+    assert {d.name for d in datasets} == {"main", "replica"}
+    for dataset in datasets:
+        access = dataset_access(dataset)
+        assert access, f"{dataset.name}: an ACL left to BigQuery's defaults lets project readers in"
+        groups = {a.get("special_group") for a in access} - {None}
+        assert groups == {"projectOwners"}, f"{dataset.name}: {groups}"
+        assert all(a["role"] in {"OWNER", "READER", "WRITER"} for a in access), (
+            "legacy role names: what the API returns (no perpetual diff)"
+        )
+    assert not [
+        r
+        for r in resources
+        if r.type.startswith("google_bigquery_dataset_iam")
+        or r.type == "google_bigquery_dataset_access"
+    ], "they would fight the authoritative access blocks"
+
+
+def test_dataset_readers_are_only_the_dr_copy(resources: list[Resource]) -> None:
+    main = the(resources, "google_bigquery_dataset", "main")
+    replica = the(resources, "google_bigquery_dataset", "replica")
+    grantees = {
+        (a["role"], a.get("user_by_email"), a.get("for_each"))
+        for a in dataset_access(main)
+        if "special_group" not in a
+    }
+
+    assert grantees == {("READER", "${access.value.email}", "${google_service_account.dr_copy}")}
+    assert {
+        (a["role"], a.get("user_by_email")) for a in dataset_access(replica) if "user_by_email" in a
+    } == {("WRITER", "${google_service_account.dr_copy[0].email}")}
+
+
+def test_query_usage_per_user_per_day_is_capped(
+    resources: list[Resource], root_variables: dict, parsed: dict
+) -> None:
+    (quota,) = of_type(resources, "google_cloud_quotas_quota_preference")
+    variable = root_variables["bigquery_query_usage_per_user_per_day_tib"]
+    root_locals = {k: v for b in parsed[TERRAFORM_DIR / "main.tf"]["locals"] for k, v in b.items()}
+
+    assert quota.body["service"] == "bigquery.googleapis.com"
+    assert quota.body["quota_id"] == "QueryUsagePerUserPerDay"
+    assert quota.body["parent"] == "projects/${var.project_id}"
+    assert first(quota.body["quota_config"])["preferred_value"] == (
+        "${tostring(floor(var.query_usage_per_user_per_day_tib * 1024 * 1024))}"
+    ), "the quota counts MiB"
+    assert variable["default"] == 1
+    assert "per day" in variable["description"]
+    assert "cloudquotas.googleapis.com" in root_locals["services"]
+
+
 # --- identity -------------------------------------------------------------------
 
 
@@ -363,16 +448,70 @@ def test_every_granted_role_is_allow_listed(resources: list[Resource]) -> None:
 
 
 def test_project_level_grants_are_only_bigquery_job_user(resources: list[Resource]) -> None:
-    project_roles = {r.body["role"] for r in of_type(resources, "google_project_iam_member")}
+    grants = of_type(resources, "google_project_iam_member")
 
-    assert project_roles
-    assert project_roles <= PROJECT_LEVEL_ROLES
+    assert grants
+    assert {r.body["role"] for r in grants} <= PROJECT_LEVEL_ROLES
+    assert {r.body["member"] for r in grants} <= PROJECT_LEVEL_MEMBERS, (
+        "only the API (queries) and the DR copy run BigQuery jobs"
+    )
+
+
+def grants_to(resources: list[Resource], account: str) -> dict[str, tuple[str, str]]:
+    """address -> (role, target) of every IAM grant naming `account` directly (the root's
+    for_each grants of the DJANGO_SECRET_KEY secret to the API and subscriber aside)."""
+    member = f"serviceAccount:${{google_service_account.{account}.email}}"
+    found = {}
+    for grant in iam_grants(resources):
+        if grant.body["member"] == member:
+            target = next(
+                str(grant.body[key])
+                for key in (
+                    "table_id",
+                    "subscription",
+                    "topic",
+                    "secret_id",
+                    "repository",
+                    "service_account_id",
+                    "name",
+                )
+                if key in grant.body
+            )
+            found[grant.address] = (grant.body["role"], target)
+    return found
+
+
+def test_subscriber_gets_exactly_what_its_code_calls(resources: list[Resource]) -> None:
+    grants = set(grants_to(resources, "subscriber").values())
+    (role,) = of_type(resources, "google_project_iam_custom_role")
+
+    assert grants == {
+        ("roles/pubsub.subscriber", "${var.subscription_name}"),
+        ("roles/pubsub.publisher", "${var.dead_letter_topic_name}"),
+        (TABLE_WRITER_ROLE, "${var.table_id}"),
+    }
+    assert role.name == "records_table_writer"
+    assert role.body["permissions"] == TABLE_WRITER_PERMISSIONS
+    assert not [
+        r
+        for r in of_type(resources, "google_bigquery_table_iam_member")
+        if r.body["role"] == TABLE_WRITER_ROLE and "subscriber" not in r.body["member"]
+    ]
+
+
+def test_operator_gets_exactly_what_dead_letters_calls(resources: list[Resource]) -> None:
+    grants = set(grants_to(resources, "operator").values())
+
+    assert grants == {
+        ("roles/pubsub.subscriber", "${var.dead_letter_subscription_name}"),
+        ("roles/pubsub.publisher", "${var.topic_name}"),
+    }
 
 
 def test_every_workload_has_its_own_service_account(resources: list[Resource]) -> None:
     accounts = {r.body["account_id"] for r in of_type(resources, "google_service_account")}
 
-    assert {"latam-api", "latam-subscriber", "latam-deployer"} <= accounts
+    assert {"latam-api", "latam-subscriber", "latam-deployer", "latam-image-pusher"} <= accounts
 
 
 def test_deployer_acts_only_as_the_runtime_accounts(resources: list[Resource]) -> None:
@@ -394,24 +533,186 @@ def test_no_service_account_keys(resources: list[Resource]) -> None:
     assert not of_type(resources, "google_service_account_key")
 
 
-def test_github_federation_is_pinned_to_the_repository(resources: list[Resource]) -> None:
-    providers = of_type(resources, "google_iam_workload_identity_pool_provider")
-    assert len(providers) == 1
-    provider = providers[0].body
-    wif_users = [
+def ci_values(parsed: dict, variables_by_dir: dict) -> dict[str, str]:
+    """var.* and local.* of modules/ci with their values (the repository plugged in)."""
+    ci_dir = TERRAFORM_DIR / "modules" / "ci"
+    values = {
+        f"var.{name}": str(body["default"])
+        for name, body in variables_by_dir[ci_dir].items()
+        if "default" in body
+    }
+    values["var.github_repository"] = GITHUB_REPOSITORY
+    values["var.github_repository_id"] = GITHUB_REPOSITORY_ID
+    values["google_iam_workload_identity_pool.github.name"] = (
+        "projects/1/locations/global/workloadIdentityPools/github-actions"
+    )
+    for block in parsed[ci_dir / "main.tf"].get("locals", []):
+        for name, value in entries(block):
+            values[f"local.{name}"] = value
+    return values
+
+
+def render(text: str, values: dict[str, str]) -> str:
+    for _ in range(10):
+        rendered = re.sub(r"\$\{([\w.\[\]]+)\}", lambda m: values.get(m.group(1), m.group(0)), text)
+        if rendered == text:
+            return rendered
+        text = rendered
+    return text
+
+
+def wif_condition(provider: dict, values: dict[str, str]) -> str:
+    """The provider's attribute_condition as deployed: join(" && ", [...]) rendered."""
+    match = re.fullmatch(r'\$\{join\(" && ", (\[.*\])\)\}', provider["attribute_condition"], re.S)
+    assert match, provider["attribute_condition"]
+    return " && ".join(render(part, values) for part in json.loads(match.group(1)))
+
+
+def cel_accepts(condition: str, token: dict[str, str]) -> bool:
+    """Evaluate the condition (==, &&, || and parentheses over assertion.* claims)."""
+    assert re.fullmatch(r'[\w.\s()"=&|:/@-]+', condition), condition
+    python = condition.replace("&&", " and ").replace("||", " or ")
+    python = re.sub(r"assertion\.(\w+)", lambda m: f"claims.get({m.group(1)!r}, '')", python)
+    return bool(eval(python, {"__builtins__": {}}, {"claims": token}))  # noqa: S307
+
+
+@pytest.fixture(scope="module")
+def federation(resources: list[Resource], parsed: dict, variables_by_dir: dict):
+    """(token -> set of account names it may impersonate), as Google would decide it."""
+    (provider,) = of_type(resources, "google_iam_workload_identity_pool_provider")
+    values = ci_values(parsed, variables_by_dir)
+    condition = wif_condition(provider.body, values)
+    mapping = provider.body["attribute_mapping"]
+    bindings = [
         r
         for r in of_type(resources, "google_service_account_iam_member")
         if r.body["role"] == "roles/iam.workloadIdentityUser"
     ]
 
+    def may_impersonate(token: dict[str, str]) -> set[str]:
+        if not cel_accepts(condition, token):
+            return set()
+        subject = token[mapping["google.subject"].removeprefix("assertion.")]
+        pool = values["google_iam_workload_identity_pool.github.name"]
+        return {
+            re.search(r"google_service_account\.(\w+)\.name", r.body["service_account_id"]).group(1)
+            for r in bindings
+            if render(r.body["member"], values)
+            == f"principal://iam.googleapis.com/{pool}/subject/{subject}"
+        }
+
+    return provider.body, condition, may_impersonate
+
+
+def github_token(**claims: str) -> dict[str, str]:
+    """Claims of a GitHub Actions OIDC token of the deploy workflow's build job on main."""
+    token = {
+        "repository": GITHUB_REPOSITORY,
+        "repository_id": GITHUB_REPOSITORY_ID,
+        "sub": f"repo:{GITHUB_REPOSITORY}:ref:refs/heads/main",
+        "ref": "refs/heads/main",
+        "job_workflow_ref": f"{GITHUB_REPOSITORY}/.github/workflows/deploy.yml@refs/heads/main",
+    }
+    return {**token, **claims}
+
+
+PRODUCTION = f"repo:{GITHUB_REPOSITORY}:environment:production"
+
+
+@pytest.mark.parametrize(
+    ("token", "accounts"),
+    [
+        (github_token(), {"pusher"}),
+        (github_token(sub=PRODUCTION), {"deployer"}),
+        # Any other job of the repository on main: not the production environment.
+        (github_token(sub=f"repo:{GITHUB_REPOSITORY}:environment:staging"), set()),
+        # The production environment, but another workflow file, or deploy.yml elsewhere.
+        (
+            github_token(
+                sub=PRODUCTION,
+                job_workflow_ref=f"{GITHUB_REPOSITORY}/.github/workflows/ci.yml@refs/heads/main",
+            ),
+            set(),
+        ),
+        (
+            github_token(
+                job_workflow_ref=f"{GITHUB_REPOSITORY}/.github/workflows/evil.yml@refs/heads/main"
+            ),
+            set(),
+        ),
+        (
+            github_token(
+                sub=PRODUCTION,
+                job_workflow_ref=f"{GITHUB_REPOSITORY}/.github/workflows/deploy.yml@refs/heads/x",
+            ),
+            set(),
+        ),
+        (
+            github_token(
+                sub=f"repo:{GITHUB_REPOSITORY}:ref:refs/heads/x",
+                job_workflow_ref=f"{GITHUB_REPOSITORY}/.github/workflows/deploy.yml@refs/heads/x",
+            ),
+            set(),
+        ),
+        (github_token(sub=f"repo:{GITHUB_REPOSITORY}:pull_request"), set()),
+        # A re-created repository of the same name has another numeric id.
+        (github_token(repository_id="987654321"), set()),
+        (github_token(sub=PRODUCTION, repository_id="987654321"), set()),
+        (github_token(repository_id=""), set()),
+    ],
+    ids=[
+        "build-job-main",
+        "deploy-job-production",
+        "other-environment",
+        "production-other-workflow",
+        "main-other-workflow",
+        "production-deploy-yml-other-branch",
+        "deploy-yml-other-branch",
+        "pull-request",
+        "recreated-repository",
+        "recreated-repository-production",
+        "no-repository-id",
+    ],
+)
+def test_who_may_impersonate_which_ci_account(federation, token: dict, accounts: set) -> None:
+    _, _, may_impersonate = federation
+
+    assert may_impersonate(token) == accounts
+
+
+def test_github_federation_pins_repository_id_and_workflow(
+    federation, root_variables: dict
+) -> None:
+    provider, condition, _ = federation
+    repository_id = root_variables["github_repository_id"]
+
     assert first(provider["oidc"])["issuer_uri"] == "https://token.actions.githubusercontent.com"
-    assert provider["attribute_mapping"]["attribute.repository"] == "assertion.repository"
-    assert "assertion.repository ==" in provider["attribute_condition"]
-    assert "var.github_repository" in provider["attribute_condition"]
-    assert "assertion.sub ==" in provider["attribute_condition"]
-    assert len(wif_users) == 1
-    assert wif_users[0].body["member"].startswith("principalSet://iam.googleapis.com/")
-    assert wif_users[0].body["member"].endswith("/attribute.repository/${var.github_repository}")
+    assert f'assertion.repository_id == "{GITHUB_REPOSITORY_ID}"' in condition
+    assert (
+        f'assertion.job_workflow_ref == "{GITHUB_REPOSITORY}/.github/workflows/deploy.yml'
+        '@refs/heads/main"' in condition
+    )
+    assert "principalSet" not in json.dumps(provider)
+    assert "default" not in repository_id, "the repository id is the operator's to give"
+    assert "^[1-9][0-9]" in first(repository_id["validation"])["condition"]
+
+
+def test_ci_accounts_hold_only_their_grants(resources: list[Resource]) -> None:
+    pusher = set(grants_to(resources, "pusher").values())
+    deployer = {role for role, _ in grants_to(resources, "deployer").values()}
+
+    assert pusher == {("roles/artifactregistry.writer", "${var.repository_id}")}
+    assert deployer == {
+        "roles/run.developer",
+        "roles/iam.serviceAccountUser",
+        "roles/pubsub.publisher",
+    }
+    publish = [
+        r
+        for r in of_type(resources, "google_pubsub_topic_iam_member")
+        if "deployer" in r.body["member"]
+    ]
+    assert [r.body["topic"] for r in publish] == ["${var.ingest_topic_name}"]
 
 
 # --- Cloud Run ------------------------------------------------------------------
@@ -472,6 +773,67 @@ def test_app_environment_matches_design(parsed: dict) -> None:
     root_locals = {k: v for b in parsed[TERRAFORM_DIR / "main.tf"]["locals"] for k, v in b.items()}
 
     assert set(root_locals["app_env"]) >= DESIGN_ENV
+
+
+def test_terraform_leaves_image_and_traffic_to_the_deploy_workflow(
+    resources: list[Resource],
+) -> None:
+    service = the(resources, "google_cloud_run_v2_service", "api")
+    pool = the(resources, "google_cloud_run_v2_worker_pool", "subscriber")
+    service_ignored = first(service.body["lifecycle"])["ignore_changes"]
+    pool_ignored = first(pool.body["lifecycle"])["ignore_changes"]
+
+    # A rollback pins traffic to the previous revision: an apply must not send it back
+    # to the latest (rolled-back) one, nor put an image back.
+    assert {"${template[0].containers[0].image}", "traffic"} <= set(service_ignored)
+    assert {"${template[0].containers[0].image}", "instance_splits"} <= set(pool_ignored)
+
+
+def test_redis_is_on_by_default_with_tls(
+    resources: list[Resource], root_variables: dict, parsed: dict
+) -> None:
+    instance = the(resources, "google_redis_instance", "cache")
+    url = the(resources, "google_secret_manager_secret_version", "cache_url")
+    redis_tf = TERRAFORM_DIR / "modules" / "redis" / "main.tf"
+
+    assert root_variables["enable_redis"]["default"] is True
+    assert instance.body["transit_encryption_mode"] == "SERVER_AUTHENTICATION"
+    assert instance.body["auth_enabled"] is True
+    assert instance.body["deletion_protection"] is False, "set on purpose (7.x: unset = true)"
+    assert url.body["secret_data"].startswith("rediss://")
+    assert "CKV_GCP_97" not in redis_tf.read_text(encoding="utf-8")
+
+
+def test_redis_server_ca_reaches_the_api_as_a_file(
+    resources: list[Resource], locals_by_dir: dict
+) -> None:
+    ca = the(resources, "google_secret_manager_secret_version", "cache_ca")
+    accessor = the(resources, "google_secret_manager_secret_iam_member", "api_cache_ca")
+    service = the(resources, "google_cloud_run_v2_service", "api")
+    template = first(service.body["template"])
+    container = first(template["containers"])
+    run_locals = locals_by_dir[service.path.parent]
+    volume = next(d["volumes"] for d in template["dynamic"] if "volumes" in d)
+    mount = next(d["volume_mounts"] for d in container["dynamic"] if "volume_mounts" in d)
+    env = [
+        d["env"]
+        for d in container["dynamic"]
+        if "env" in d and first(d["env"]["content"])["name"] == "CACHE_REDIS_CA_FILE"
+    ]
+
+    assert "google_redis_instance.cache.server_ca_certs" in ca.body["secret_data"]
+    assert accessor.body["secret_id"] == "${google_secret_manager_secret.cache_ca.secret_id}"
+    assert "api_service_account_email" in accessor.body["member"]
+    assert volume["for_each"] == "${var.enable_redis ? [var.cache_ca_secret_id] : []}"
+    item = first(first(first(volume["content"])["secret"])["items"])
+    assert item == {"version": "latest", "path": "${local.redis_ca_file}"}
+    assert first(mount["content"])["name"] == first(volume["content"])["name"]
+    assert mount["for_each"] == "${var.enable_redis ? [local.redis_ca_dir] : []}"
+    (ca_env,) = env
+    assert ca_env["for_each"] == (
+        '${var.enable_redis ? ["${local.redis_ca_dir}/${local.redis_ca_file}"] : []}'
+    )
+    assert run_locals["redis_ca_dir"].startswith("/") and run_locals["redis_ca_file"]
 
 
 def test_image_variable_requires_a_digest(root_variables: dict) -> None:

@@ -47,3 +47,8 @@ variable "labels" {
   description = "Labels applied to datasets and tables."
   type        = map(string)
 }
+
+variable "query_usage_per_user_per_day_tib" {
+  description = "BigQuery custom quota QueryUsagePerUserPerDay, in TiB scanned per principal per day (converted to the quota's MiB)."
+  type        = number
+}

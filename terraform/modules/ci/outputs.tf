@@ -1,6 +1,11 @@
 output "deployer_service_account_email" {
-  description = "Service account GitHub Actions impersonates (google-github-actions/auth service_account)."
+  description = "Service account the deploy job (environment production) impersonates: repository variable GCP_DEPLOYER_SA."
   value       = google_service_account.deployer.email
+}
+
+output "pusher_service_account_email" {
+  description = "Service account the build job (main branch) impersonates to push images: repository variable GCP_PUSHER_SA."
+  value       = google_service_account.pusher.email
 }
 
 output "workload_identity_provider" {

@@ -1,6 +1,6 @@
 # One identity per workload, each granted only what its code calls.
-# Roles are bound on the narrowest resource that works; only jobUser is
-# project-level because BigQuery jobs are created in a project.
+# Roles are bound on the narrowest resource that works; only the API's jobUser is
+# project-level because BigQuery query jobs are created in a project.
 
 resource "google_service_account" "api" {
   project      = var.project_id
@@ -44,20 +44,17 @@ resource "google_project_iam_member" "api_job_user" {
 }
 
 # --- Subscriber: consume, dead-letter, write --------------------------------
+# What its code calls (ingestion/subscriber.py, records/repository.py): streaming
+# pull, ack and modifyAckDeadline on the ingest subscription; publish to the
+# dead-letter topic; row writes to the records table (tabledata.insertAll today,
+# the Storage Write API's default stream, AppendRows, next: both are authorized by
+# bigquery.tables.updateData on the table). No get_table, no queries, no jobs, no
+# subscriptions.get: nothing else is granted.
 
 resource "google_pubsub_subscription_iam_member" "subscriber_consume" {
   project      = var.project_id
   subscription = var.subscription_name
   role         = "roles/pubsub.subscriber"
-  member       = "serviceAccount:${google_service_account.subscriber.email}"
-}
-
-# subscriptions.get: lets the subscriber verify its subscription (and its
-# dead-letter policy) at start-up; pubsub.subscriber does not include it.
-resource "google_pubsub_subscription_iam_member" "subscriber_describe" {
-  project      = var.project_id
-  subscription = var.subscription_name
-  role         = "roles/pubsub.viewer"
   member       = "serviceAccount:${google_service_account.subscriber.email}"
 }
 
@@ -69,36 +66,40 @@ resource "google_pubsub_topic_iam_member" "subscriber_dead_letter_publish" {
   member  = "serviceAccount:${google_service_account.subscriber.email}"
 }
 
-# Dataset level (not table) so batch writes may use a temporary staging table.
-resource "google_bigquery_dataset_iam_member" "subscriber_data_editor" {
+# Append rows to the records table and nothing else. bigquery.dataEditor (even on
+# the table) would also let a compromised subscriber read every record, change the
+# schema or delete the table; this role carries the one permission a row write
+# needs. Add bigquery.tables.get here only if the writer starts reading the
+# table's metadata (get_table, or a Storage Write client that fetches the schema
+# with GetWriteStream): the default-stream AppendRows call itself is checked
+# against bigquery.tables.updateData.
+resource "google_project_iam_custom_role" "records_table_writer" {
+  project     = var.project_id
+  role_id     = "latamRecordsTableWriter"
+  title       = "latam records table writer"
+  description = "Append rows to one BigQuery table (insertAll / Storage Write API); granted on the records table only."
+  permissions = ["bigquery.tables.updateData"]
+  stage       = "GA"
+}
+
+resource "google_bigquery_table_iam_member" "subscriber_table_writer" {
   project    = var.project_id
   dataset_id = var.dataset_id
-  role       = "roles/bigquery.dataEditor"
+  table_id   = var.table_id
+  role       = google_project_iam_custom_role.records_table_writer.name
   member     = "serviceAccount:${google_service_account.subscriber.email}"
 }
 
-# Load and query jobs (e.g. de-duplicating reads by id through the shared
-# records repository) are created in the project; streaming inserts alone
-# would not need it.
-resource "google_project_iam_member" "subscriber_job_user" {
-  project = var.project_id
-  role    = "roles/bigquery.jobUser"
-  member  = "serviceAccount:${google_service_account.subscriber.email}"
-}
-
 # --- Operator: read dead letters, replay them ------------------------------
+# manage.py dead_letters pulls, acks and modifyAckDeadlines on the dead-letter
+# subscription (pubsub.subscriber) and republishes to the ingest topic
+# (pubsub.publisher). It never reads the subscription's configuration, so no
+# pubsub.viewer.
 
 resource "google_pubsub_subscription_iam_member" "operator_dead_letter_consume" {
   project      = var.project_id
   subscription = var.dead_letter_subscription_name
   role         = "roles/pubsub.subscriber"
-  member       = "serviceAccount:${google_service_account.operator.email}"
-}
-
-resource "google_pubsub_subscription_iam_member" "operator_dead_letter_describe" {
-  project      = var.project_id
-  subscription = var.dead_letter_subscription_name
-  role         = "roles/pubsub.viewer"
   member       = "serviceAccount:${google_service_account.operator.email}"
 }
 

@@ -4,12 +4,12 @@ variable "project_id" {
 }
 
 variable "dataset_id" {
-  description = "Dataset the workloads read and write."
+  description = "Dataset of the records table."
   type        = string
 }
 
 variable "table_id" {
-  description = "Records table the API reads."
+  description = "Records table the API reads and the subscriber appends to (both granted on the table only)."
   type        = string
 }
 

@@ -58,10 +58,19 @@ resource "google_redis_instance" "cache" {
   connect_mode       = "DIRECT_PEERING"
   labels             = var.labels
 
-  # Clients must present the AUTH string (kept in Secret Manager, below).
-  auth_enabled = true
-  #checkov:skip=CKV_GCP_97:In-transit TLS needs the instance CA bundle in the app's cache client (rediss:// + ssl_ca_certs), which the app does not ship yet; traffic stays on the private VPC peering and AUTH is enforced. Switch to SERVER_AUTHENTICATION once the client supports it.
-  transit_encryption_mode = "DISABLED"
+  # Clients must present the AUTH string (kept in Secret Manager, below) over
+  # TLS: the server presents a certificate signed by this instance's own CAs
+  # (server_ca_certs, handed to the API below), so a client that checks it talks
+  # to this instance and nothing else. Port 6378 with TLS. Changing the mode
+  # replaces the instance.
+  auth_enabled            = true
+  transit_encryption_mode = "SERVER_AUTHENTICATION"
+
+  # Deliberately off: the instance holds a cache only (everything in it is
+  # recomputed from BigQuery, and the API degrades to the warehouse while it is
+  # away), and settings that force a new instance (TLS mode, tier, network) must
+  # be applicable. Provider 7.x treats an unset value as true.
+  deletion_protection = false
 
   maintenance_policy {
     weekly_maintenance_window {
@@ -91,12 +100,39 @@ resource "google_secret_manager_secret" "cache_url" {
 
 resource "google_secret_manager_secret_version" "cache_url" {
   secret      = google_secret_manager_secret.cache_url.id
-  secret_data = "redis://:${google_redis_instance.cache.auth_string}@${google_redis_instance.cache.host}:${google_redis_instance.cache.port}/0"
+  secret_data = "rediss://:${google_redis_instance.cache.auth_string}@${google_redis_instance.cache.host}:${google_redis_instance.cache.port}/0"
 }
 
 resource "google_secret_manager_secret_iam_member" "api_cache_url" {
   project   = var.project_id
   secret_id = google_secret_manager_secret.cache_url.secret_id
+  role      = "roles/secretmanager.secretAccessor"
+  member    = "serviceAccount:${var.api_service_account_email}"
+}
+
+# The instance's server CAs (PEM, all of them: Memorystore adds a new CA five
+# years into the ten-year life of the current one, and clients must trust both
+# during the overlap). Not a secret, but Secret Manager is what Cloud Run can
+# mount as a file: the API container reads it at CACHE_REDIS_CA_FILE. A new CA
+# reaches the file at the next terraform apply (the volume reads version latest).
+resource "google_secret_manager_secret" "cache_ca" {
+  project   = var.project_id
+  secret_id = "latam-cache-server-ca"
+  labels    = var.labels
+
+  replication {
+    auto {}
+  }
+}
+
+resource "google_secret_manager_secret_version" "cache_ca" {
+  secret      = google_secret_manager_secret.cache_ca.id
+  secret_data = join("", [for ca in google_redis_instance.cache.server_ca_certs : "${trimspace(ca.cert)}\n"])
+}
+
+resource "google_secret_manager_secret_iam_member" "api_cache_ca" {
+  project   = var.project_id
+  secret_id = google_secret_manager_secret.cache_ca.secret_id
   role      = "roles/secretmanager.secretAccessor"
   member    = "serviceAccount:${var.api_service_account_email}"
 }

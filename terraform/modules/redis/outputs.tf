@@ -13,6 +13,11 @@ output "cache_url_secret_id" {
   value       = google_secret_manager_secret.cache_url.secret_id
 }
 
+output "cache_ca_secret_id" {
+  description = "Secret id holding the instance's server CA certificates (PEM), mounted as CACHE_REDIS_CA_FILE."
+  value       = google_secret_manager_secret.cache_ca.secret_id
+}
+
 output "host" {
   description = "Private address of the Redis instance."
   value       = google_redis_instance.cache.host

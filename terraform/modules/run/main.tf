@@ -17,6 +17,10 @@ locals {
     METRICS_PORT = tostring(var.metrics_port)
   })
 
+  # Where the API container finds the Memorystore server CAs (enable_redis).
+  redis_ca_dir  = "/etc/latam/redis-ca"
+  redis_ca_file = "server-ca.pem"
+
   # Identity Cloud Monitoring uses for authenticated uptime checks.
   monitoring_service_agent = "serviceAccount:service-${var.project_number}@gcp-sa-monitoring-notification.iam.gserviceaccount.com"
 }
@@ -56,6 +60,21 @@ resource "google_cloud_run_v2_service" "api" {
           subnetwork = var.vpc_subnetwork
         }
         egress = "PRIVATE_RANGES_ONLY"
+      }
+    }
+
+    # The Memorystore server CAs, from Secret Manager, as a read-only file.
+    dynamic "volumes" {
+      for_each = var.enable_redis ? [var.cache_ca_secret_id] : []
+      content {
+        name = "redis-ca"
+        secret {
+          secret = volumes.value
+          items {
+            version = "latest"
+            path    = local.redis_ca_file
+          }
+        }
       }
     }
 
@@ -108,6 +127,23 @@ resource "google_cloud_run_v2_service" "api" {
         }
       }
 
+      # rediss:// in CACHE_URL is verified against this file (latam/settings.py).
+      dynamic "env" {
+        for_each = var.enable_redis ? ["${local.redis_ca_dir}/${local.redis_ca_file}"] : []
+        content {
+          name  = "CACHE_REDIS_CA_FILE"
+          value = env.value
+        }
+      }
+
+      dynamic "volume_mounts" {
+        for_each = var.enable_redis ? [local.redis_ca_dir] : []
+        content {
+          name       = "redis-ca"
+          mount_path = volume_mounts.value
+        }
+      }
+
       # An instance receives traffic only once the warehouse is reachable.
       startup_probe {
         http_get {
@@ -139,10 +175,17 @@ resource "google_cloud_run_v2_service" "api" {
     percent = 100
   }
 
+  # The deploy workflow owns which image runs and which revision serves:
+  # `gcloud run deploy --image` (+ update-traffic --to-latest) on each release,
+  # `update-traffic --to-revisions=<previous>=100` on a rollback. Terraform
+  # ignores both, so an apply after a rollback neither brings the image back
+  # nor sends traffic back to the latest (rolled-back) revision; the traffic
+  # block above only applies when the service is created. Everything else
+  # (env, scaling, probes, volumes) is Terraform's.
   lifecycle {
-    # CI rolls out new digests (gcloud run deploy); Terraform owns the rest.
     ignore_changes = [
       template[0].containers[0].image,
+      traffic,
       client,
       client_version,
     ]
@@ -208,9 +251,12 @@ resource "google_cloud_run_v2_worker_pool" "subscriber" {
     }
   }
 
+  # As for the API: the workflow deploys (and on failure redeploys the previous)
+  # image and owns the instance split; Terraform keeps out of both.
   lifecycle {
     ignore_changes = [
       template[0].containers[0].image,
+      instance_splits,
       client,
       client_version,
       launch_stage,

@@ -143,6 +143,11 @@ variable "cache_url_secret_id" {
   type        = string
 }
 
+variable "cache_ca_secret_id" {
+  description = "Secret Manager secret id holding the Memorystore server CAs, mounted into the API as CACHE_REDIS_CA_FILE (when enable_redis)."
+  type        = string
+}
+
 variable "deletion_protection" {
   description = "Refuse to destroy the Cloud Run resources."
   type        = bool
