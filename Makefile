@@ -31,10 +31,12 @@ test: $(STAMP) lint check-iac check-container test-container
 test-unit: $(STAMP)
 	$(BIN)/python -m pytest -m "not integration and not terraform_validate"
 
+# mypy: strict on latam, records, ingestion and gunicorn.conf.py (pyproject.toml).
 lint: $(STAMP)
 	$(BIN)/python scripts/check_locks.py
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 # Recompile the hashed locks after editing a requirements*.in (needs PyPI).
 lock: $(STAMP)
@@ -72,4 +74,4 @@ bench-ingest: $(STAMP)
 	$(BIN)/python -m loadtests.bench_ingest
 
 clean:
-	rm -rf $(VENV) .venv-iac .stack staticfiles .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .venv-iac .stack staticfiles .pytest_cache .ruff_cache .mypy_cache .hypothesis

@@ -14,22 +14,36 @@ import pytest
 from django.core.cache import cache
 
 from latam.clients import clients_reset
-from records import selectors
+from records import wiring
 from records.fakes import InMemoryRecordRepository
 from scripts.devstack import Stack, free_port
+
+# The emulators, started once per session: integration tests only.
+EMULATOR_FIXTURES = frozenset({"emulator_stack", "bigquery_emulator", "pubsub_emulator"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests under an `integration/` folder are marked `integration` (make test-unit
+    leaves them out); a test under `unit/` that reaches an emulator is a mistake."""
+    for item in items:
+        folders = item.path.parent.parts
+        if "integration" in folders:
+            item.add_marker(pytest.mark.integration)
+        elif "unit" in folders and EMULATOR_FIXTURES & set(item.fixturenames):
+            raise pytest.UsageError(f"{item.nodeid} is a unit test that needs an emulator")
 
 
 @pytest.fixture(autouse=True)
 def _fresh_cache_and_clients() -> None:
     cache.clear()
     clients_reset()
-    selectors.record_repository.cache_clear()
+    wiring.record_repository.cache_clear()
 
 
 @pytest.fixture
 def fake_repository(monkeypatch: pytest.MonkeyPatch) -> InMemoryRecordRepository:
     repository = InMemoryRecordRepository()
-    monkeypatch.setattr(selectors, "record_repository", lambda: repository)
+    monkeypatch.setattr(wiring, "record_repository", lambda: repository)
     return repository
 
 
@@ -64,8 +78,8 @@ def warehouse(settings, bigquery_emulator: str):
     settings.BIGQUERY_EMULATOR_HOST = bigquery_emulator
     settings.BIGQUERY_TABLE = f"records_{uuid.uuid4().hex[:12]}"
     clients_reset()
-    selectors.record_repository.cache_clear()
-    repository = selectors.record_repository()
+    wiring.record_repository.cache_clear()
+    repository = wiring.record_repository()
     repository.table_ensure(location="US")
     return repository
 

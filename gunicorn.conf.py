@@ -11,12 +11,19 @@ $PORT only, so API consumers cannot reach them (a sidecar in the instance scrape
 import os
 import shutil
 import tempfile
+from pathlib import Path
+from typing import Protocol
 
-bind = f"0.0.0.0:{os.environ['PORT']}" if os.environ.get("PORT") else "127.0.0.1:8000"
-workers = int(os.environ.get("GUNICORN_WORKERS", "4"))
-threads = int(os.environ.get("GUNICORN_THREADS", "2"))
+from latam.environment import env_load
+
+# The same source as the Django settings: the environment over the local .env file.
+env = env_load()
+
+bind = f"0.0.0.0:{env.int('PORT')}" if env.str("PORT", default="") else "127.0.0.1:8000"
+workers: int = env.int("GUNICORN_WORKERS", default=4)
+threads: int = env.int("GUNICORN_THREADS", default=2)
 worker_class = "gthread"
-timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
+timeout: int = env.int("GUNICORN_TIMEOUT", default=30)
 graceful_timeout = 8  # inside Cloud Run's 10 s SIGTERM grace period
 keepalive = 5
 max_requests = 20000
@@ -24,7 +31,7 @@ max_requests_jitter = 2000
 # The app logs each request as JSON without its path (paths carry record ids).
 accesslog = None
 errorlog = "-"
-loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+loglevel: str = env.str("LOG_LEVEL", default="info").lower()
 # gunicorn's own DEBUG lines name each request's path, and paths carry record ids.
 _gunicorn_level = "INFO" if loglevel == "debug" else loglevel.upper()
 logconfig_dict = {
@@ -51,18 +58,34 @@ logconfig_dict = {
 
 # The API's Prometheus endpoint (0 turns it off). Another port than the subscriber's
 # METRICS_PORT (9100), so that both can run on one machine.
-_metrics_port = int(os.environ.get("API_METRICS_PORT", "9101"))
-_metrics_address = os.environ.get("METRICS_ADDRESS", "127.0.0.1")
+_metrics_port: int = env.int("API_METRICS_PORT", default=9101)
+_metrics_address: str = env.str("METRICS_ADDRESS", default="127.0.0.1")
 
-# Workers inherit this directory; it must be empty when the master starts.
-_metrics_dir = os.environ.setdefault(
-    "PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="latam-prometheus-")
-)
-shutil.rmtree(_metrics_dir, ignore_errors=True)
-os.makedirs(_metrics_dir, exist_ok=True)
+# Workers inherit the multiprocess directory through the environment. One we make is
+# ours to remove at exit; one we are given is only cleared of the metric files a
+# previous server left there (stale counts would add up with ours), nothing else.
+_metrics_given: str = env.str("PROMETHEUS_MULTIPROC_DIR", default="")
+_metrics_dir = Path(_metrics_given or tempfile.mkdtemp(prefix="latam-prometheus-"))
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(_metrics_dir)
+_metrics_dir.mkdir(parents=True, exist_ok=True)
+for _stale in _metrics_dir.glob("*.db"):
+    _stale.unlink()
 
 
-def when_ready(server):
+# What the hooks use of gunicorn's Arbiter and Worker (gunicorn ships no types).
+class _Log(Protocol):
+    def info(self, msg: str, *args: object) -> None: ...
+
+
+class _Arbiter(Protocol):
+    log: _Log
+
+
+class _Worker(Protocol):
+    pid: int
+
+
+def when_ready(server: _Arbiter) -> None:
     """Serve every worker's metrics from the master, which outlives the workers."""
     if not _metrics_port:
         return
@@ -74,13 +97,18 @@ def when_ready(server):
     server.log.info("metrics on http://%s:%s/metrics", _metrics_address, _metrics_port)
 
 
-def child_exit(server, worker):
+def on_exit(server: _Arbiter) -> None:
+    if not _metrics_given:
+        shutil.rmtree(_metrics_dir, ignore_errors=True)
+
+
+def child_exit(server: _Arbiter, worker: _Worker) -> None:
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)
 
 
-def post_worker_init(worker):
+def post_worker_init(worker: _Worker) -> None:
     # Move the loaded app's objects out of the collector's reach: full collections then
     # walk only per-request garbage, which keeps them from showing up as tail latency.
     import gc

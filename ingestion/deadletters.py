@@ -13,6 +13,8 @@ fails it is nacked, so nothing is lost either way.
 import logging
 import threading
 from collections.abc import Mapping
+from datetime import datetime
+from typing import cast
 
 from google.api_core import exceptions as google_exceptions
 from google.cloud.pubsub_v1 import SubscriberClient
@@ -170,11 +172,17 @@ def dead_letters_settle(
             )
 
 
+def _publish_time(message: PubsubMessage) -> datetime:
+    """proto-plus hands a Timestamp field over as a datetime (DatetimeWithNanoseconds);
+    the generated annotation names the protobuf type."""
+    return cast(datetime, message.publish_time)
+
+
 def replay_attributes(message: PubsubMessage) -> dict[str, str]:
     """What a replay publishes: the producer's attributes and when the data was first
     published (a letter forwarded by Pub/Sub carries no such attribute: its own time)."""
     attributes = attributes_original(message.attributes)
-    attributes.setdefault(SOURCE_PUBLISH_TIME, message.publish_time.isoformat())
+    attributes.setdefault(SOURCE_PUBLISH_TIME, _publish_time(message).isoformat())
     return attributes
 
 
@@ -197,7 +205,8 @@ def dead_letters_replay(
         )
         for item in received
     ]
-    replayed, failed = [], []
+    replayed: list[str] = []
+    failed: list[str] = []
     for ack_id, future in futures:
         (failed if future.exception() else replayed).append(ack_id)
     dead_letters_settle(
@@ -220,7 +229,7 @@ def dead_letter_describe(message: PubsubMessage, *, show_data: bool) -> str:
     # The source message id is what the subscriber's logs name.
     source = attributes.get("source_message_id", "?")
     line = terminal_safe(
-        f"{message.message_id}  {message.publish_time.isoformat()}  source={source}  "
+        f"{message.message_id}  {_publish_time(message).isoformat()}  source={source}  "
         f"attempts={attempts}  {code}: {error}"
     ).rstrip()
     if show_data:

@@ -89,7 +89,7 @@ def record_from_data(data: bytes) -> Record:
     return record_from_mapping(value)
 
 
-class _Pairs(list):
+class _Pairs(list[tuple[str, object]]):
     """A JSON object as its key/value pairs, so that a key given twice is seen."""
 
 

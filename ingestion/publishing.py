@@ -26,10 +26,13 @@ class MessagePublisher:
     def __init__(self, client: pubsub_v1.PublisherClient):
         self.client = client
 
-    def publish(self, *, topic: str, data: bytes, attributes: Mapping[str, str]) -> Future:
+    def publish(self, *, topic: str, data: bytes, attributes: Mapping[str, str]) -> Future[str]:
+        """A future of the message id."""
         if _PUBLISH_PARAMETERS.isdisjoint(attributes):
-            return self.client.publish(topic, data, **attributes)
-        future: Future = Future()
+            # No attribute is named like one of publish()'s own parameters (checked just
+            # above), so every one lands in its **attrs: mypy cannot know the keys.
+            return self.client.publish(topic, data, **attributes)  # type: ignore[arg-type]
+        future: Future[str] = Future()
         try:
             response = GapicPublisherClient.publish(
                 self.client,
@@ -69,7 +72,7 @@ def messages_publish(
     settled = threading.Condition()
     sent = 0
 
-    def settle(future) -> None:
+    def settle(future: Future[str]) -> None:
         error = future.exception()
         with settled:
             if error is None:

@@ -38,7 +38,7 @@ from ingestion.metrics import (
 )
 from ingestion.publishing import MessagePublisher
 from latam.clients import pubsub_publisher, pubsub_subscriber
-from records import selectors
+from records import wiring
 from records.entities import RecordInvalid, StoredRecord
 from records.repository import RecordRepository, WarehouseRequestRefused, WarehouseUnavailable
 
@@ -305,7 +305,7 @@ def subscriber_run_from_settings(
         topic=publisher.topic_path(settings.GCP_PROJECT, settings.PUBSUB_DEAD_LETTER_TOPIC),
     )
     ingestor = Ingestor(
-        repository=selectors.record_repository(),
+        repository=wiring.record_repository(),
         dead_letters=dead_letters,
         batching=Batching(
             size=batch_size,

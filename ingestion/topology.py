@@ -1,4 +1,4 @@
-"""The Pub/Sub topology of DESIGN.md, created idempotently on the emulator.
+"""The Pub/Sub topology (docs/contracts.md), created idempotently on the emulator.
 
 In Google Cloud, Terraform owns these resources (terraform/modules/pubsub); locally,
 `manage.py bootstrap` creates the same shape: ingest topic, its subscription with a
@@ -10,6 +10,8 @@ One difference: no retry policy on the emulator. Its exponential-backoff impleme
 back as soon as their lease lapses. Terraform sets the 10–600 s policy in the cloud.
 """
 
+from collections.abc import Callable
+
 from django.conf import settings
 from google.api_core import exceptions as google_exceptions
 from google.cloud import pubsub_v1
@@ -18,7 +20,7 @@ from google.protobuf import duration_pb2
 TIMEOUT_SECONDS = 30
 
 
-def _ensure(create, **request) -> bool:
+def _ensure(create: Callable[..., object], **request: object) -> bool:
     try:
         create(request=request, timeout=TIMEOUT_SECONDS)
         return True

@@ -6,6 +6,8 @@ clients to anonymous credentials; otherwise Application Default Credentials are 
 """
 
 import functools
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, TypedDict, TypeVar
 
 import grpc
 from django.conf import settings
@@ -14,6 +16,13 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import bigquery, pubsub_v1
 from google.pubsub_v1.services.publisher.transports import PublisherGrpcTransport
 from google.pubsub_v1.services.subscriber.transports import SubscriberGrpcTransport
+
+if TYPE_CHECKING:
+    # The stubs' name for what a streaming call returns (no such class at run time).
+    from grpc import _CallIterator
+
+_Request = TypeVar("_Request")
+_Response = TypeVar("_Response")
 
 
 def emulator_url(host: str) -> str:
@@ -47,14 +56,31 @@ class _StreamingPullDeadline(grpc.StreamStreamClientInterceptor):
     def __init__(self, seconds: float):
         self._seconds = seconds
 
-    def intercept_stream_stream(self, continuation, client_call_details, request_iterator):
+    def intercept_stream_stream(
+        self,
+        continuation: Callable[
+            [grpc.ClientCallDetails, Iterator[_Request]], "_CallIterator[_Response]"
+        ],
+        client_call_details: grpc.ClientCallDetails,
+        request_iterator: Iterator[_Request],
+    ) -> "_CallIterator[_Response]":
         if client_call_details.method.endswith("/StreamingPull"):
             timeout = min(client_call_details.timeout or self._seconds, self._seconds)
-            client_call_details = client_call_details._replace(timeout=timeout)
+            # grpc hands interceptors its own namedtuple of the call details; the stub types
+            # the abstract ClientCallDetails, which declares no _replace.
+            client_call_details = client_call_details._replace(  # type: ignore[attr-defined]
+                timeout=timeout
+            )
         return continuation(client_call_details, request_iterator)
 
 
-def _pubsub_emulator_transport(transport_class: type) -> dict:
+class _TransportOption(TypedDict, total=False):
+    transport: PublisherGrpcTransport | SubscriberGrpcTransport
+
+
+def _pubsub_emulator_transport(
+    transport_class: type[PublisherGrpcTransport] | type[SubscriberGrpcTransport],
+) -> _TransportOption:
     """An insecure channel to the emulator, or nothing (the client's own secure one)."""
     if not settings.PUBSUB_EMULATOR_HOST:
         return {}

@@ -9,9 +9,10 @@ import contextvars
 import logging
 import re
 import time
+from collections.abc import Callable
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponseBase
 from prometheus_client import Counter, Histogram
 
 logger = logging.getLogger("latam.request")
@@ -22,6 +23,8 @@ _CLOUD_TRACE = re.compile(r"^(?P<trace>[0-9a-fA-F]{32})(/.*)?$")
 # Any token is a valid method: a label value per token would let clients grow the
 # metrics (and gunicorn's multiprocess files) without bound.
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"})
+# Where a request answered outside Django's URL resolver (the probes) keeps its route name.
+_ROUTE_ATTRIBUTE = "route_name"
 
 HTTP_REQUESTS = Counter(
     "latam_http_requests_total", "HTTP requests answered", ["method", "route", "status"]
@@ -57,13 +60,19 @@ class TraceFilter(logging.Filter):
         return True
 
 
+def route_name_set(request: HttpRequest, name: str) -> None:
+    """Name the route of a request that Django's URL resolver does not see (a probe,
+    answered by a middleware): the metrics and the log line label it so."""
+    setattr(request, _ROUTE_ATTRIBUTE, name)
+
+
 class RequestObservabilityMiddleware:
     """Binds the trace id, times the request, counts it by route, logs one line."""
 
-    def __init__(self, get_response):
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]):
         self.get_response = get_response
 
-    def __call__(self, request: HttpRequest) -> HttpResponse:
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
         token = _trace_id.set(
             trace_id_from_headers(
                 cloud_trace=request.headers.get("X-Cloud-Trace-Context", ""),
@@ -75,7 +84,7 @@ class RequestObservabilityMiddleware:
             response = self.get_response(request)
             elapsed = time.perf_counter() - started
             match = request.resolver_match
-            route = match.view_name if match else getattr(request, "route_name", "unmatched")
+            route = match.view_name if match else getattr(request, _ROUTE_ATTRIBUTE, "unmatched")
             method = request.method if request.method in _METHODS else "other"
             HTTP_REQUESTS.labels(method, route, str(response.status_code)).inc()
             HTTP_LATENCY.labels(route).observe(elapsed)

@@ -5,61 +5,64 @@ secret. Against real Google Cloud (no BIGQUERY_EMULATOR_HOST) the secret key is 
 """
 
 import warnings
-from pathlib import Path
+from typing import Any
 
-import environ
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
-BASE_DIR = Path(__file__).resolve().parent.parent
+from latam.environment import BASE_DIR, env_load
 
-env = environ.Env()
-# Local overrides; never overrides a variable the environment already has.
-environ.Env.read_env(env.str("DJANGO_ENV_FILE", default=str(BASE_DIR / ".env")))
+env = env_load()
+# django-environ is untyped: each setting read from `env` declares its type, which is what
+# the type checker (django-stubs) knows of `settings.NAME` everywhere else.
 
 # --- Google Cloud ---------------------------------------------------------------------
-GCP_PROJECT = env.str("GCP_PROJECT", default="latam-local")
-BIGQUERY_DATASET = env.str("BIGQUERY_DATASET", default="latam")
-BIGQUERY_TABLE = env.str("BIGQUERY_TABLE", default="records")
-BIGQUERY_EMULATOR_HOST = env.str("BIGQUERY_EMULATOR_HOST", default="")
-BIGQUERY_LOCATION = env.str("BIGQUERY_LOCATION", default="US")
+GCP_PROJECT: str = env.str("GCP_PROJECT", default="latam-local")
+BIGQUERY_DATASET: str = env.str("BIGQUERY_DATASET", default="latam")
+BIGQUERY_TABLE: str = env.str("BIGQUERY_TABLE", default="records")
+BIGQUERY_EMULATOR_HOST: str = env.str("BIGQUERY_EMULATOR_HOST", default="")
+BIGQUERY_LOCATION: str = env.str("BIGQUERY_LOCATION", default="US")
 # Upper bound, in seconds, of one warehouse call including its retries.
-BIGQUERY_TIMEOUT_SECONDS = env.float("BIGQUERY_TIMEOUT_SECONDS", default=5.0)
-PUBSUB_EMULATOR_HOST = env.str("PUBSUB_EMULATOR_HOST", default="")
-PUBSUB_TOPIC = env.str("PUBSUB_TOPIC", default="data-ingest-topic")
-PUBSUB_SUBSCRIPTION = env.str("PUBSUB_SUBSCRIPTION", default="data-ingest-sub")
-PUBSUB_DEAD_LETTER_TOPIC = env.str("PUBSUB_DEAD_LETTER_TOPIC", default="data-ingest-dead-letter")
-PUBSUB_DEAD_LETTER_SUBSCRIPTION = env.str(
+BIGQUERY_TIMEOUT_SECONDS: float = env.float("BIGQUERY_TIMEOUT_SECONDS", default=5.0)
+PUBSUB_EMULATOR_HOST: str = env.str("PUBSUB_EMULATOR_HOST", default="")
+PUBSUB_TOPIC: str = env.str("PUBSUB_TOPIC", default="data-ingest-topic")
+PUBSUB_SUBSCRIPTION: str = env.str("PUBSUB_SUBSCRIPTION", default="data-ingest-sub")
+PUBSUB_DEAD_LETTER_TOPIC: str = env.str(
+    "PUBSUB_DEAD_LETTER_TOPIC", default="data-ingest-dead-letter"
+)
+PUBSUB_DEAD_LETTER_SUBSCRIPTION: str = env.str(
     "PUBSUB_DEAD_LETTER_SUBSCRIPTION", default="data-ingest-dead-letter-sub"
 )
-PUBSUB_MAX_DELIVERY_ATTEMPTS = env.int("PUBSUB_MAX_DELIVERY_ATTEMPTS", default=5)
+PUBSUB_MAX_DELIVERY_ATTEMPTS: int = env.int("PUBSUB_MAX_DELIVERY_ATTEMPTS", default=5)
 
 # --- Ingestion (manage.py run_subscriber) ---------------------------------------------
 # A batch is written when it holds INGEST_BATCH_SIZE rows or its oldest row is this old.
-INGEST_BATCH_SIZE = env.int("INGEST_BATCH_SIZE", default=500)
-INGEST_BATCH_MAX_SECONDS = env.float("INGEST_BATCH_MAX_SECONDS", default=1.0)
+INGEST_BATCH_SIZE: int = env.int("INGEST_BATCH_SIZE", default=500)
+INGEST_BATCH_MAX_SECONDS: float = env.float("INGEST_BATCH_MAX_SECONDS", default=1.0)
 # ...or this many bytes: BigQuery refuses a request over 10 MB.
-INGEST_BATCH_MAX_BYTES = env.int("INGEST_BATCH_MAX_BYTES", default=5 * 1024 * 1024)
+INGEST_BATCH_MAX_BYTES: int = env.int("INGEST_BATCH_MAX_BYTES", default=5 * 1024 * 1024)
 # Flow control: messages and bytes held at once, whatever the backlog.
-INGEST_MAX_OUTSTANDING_MESSAGES = env.int("INGEST_MAX_OUTSTANDING_MESSAGES", default=2000)
-INGEST_MAX_OUTSTANDING_BYTES = env.int("INGEST_MAX_OUTSTANDING_BYTES", default=20 * 1024 * 1024)
+INGEST_MAX_OUTSTANDING_MESSAGES: int = env.int("INGEST_MAX_OUTSTANDING_MESSAGES", default=2000)
+INGEST_MAX_OUTSTANDING_BYTES: int = env.int(
+    "INGEST_MAX_OUTSTANDING_BYTES", default=20 * 1024 * 1024
+)
 # Each lease extension asks for at most this long: a crashed subscriber's messages are
 # redelivered within it (the client's default lets leases grow to 600 s).
-INGEST_LEASE_SECONDS = env.int("INGEST_LEASE_SECONDS", default=10)
+INGEST_LEASE_SECONDS: int = env.int("INGEST_LEASE_SECONDS", default=10)
 # Backoff between retries of a write while the warehouse fails (exponential, jittered,
 # capped). Messages are held meanwhile, however long: none is nacked for it.
-INGEST_RETRY_MAX_SECONDS = env.float("INGEST_RETRY_MAX_SECONDS", default=30.0)
+INGEST_RETRY_MAX_SECONDS: float = env.float("INGEST_RETRY_MAX_SECONDS", default=30.0)
 # SIGTERM: stop pulling, flush, ack, exit within this (Cloud Run gives 10 s).
-INGEST_SHUTDOWN_SECONDS = env.float("INGEST_SHUTDOWN_SECONDS", default=8.0)
+INGEST_SHUTDOWN_SECONDS: float = env.float("INGEST_SHUTDOWN_SECONDS", default=8.0)
 # The subscriber's Prometheus endpoint (0 turns it off) and the address it binds.
-METRICS_PORT = env.int("METRICS_PORT", default=9100)
-METRICS_ADDRESS = env.str("METRICS_ADDRESS", default="127.0.0.1")
+METRICS_PORT: int = env.int("METRICS_PORT", default=9100)
+METRICS_ADDRESS: str = env.str("METRICS_ADDRESS", default="127.0.0.1")
 
 LOCAL_DEVELOPMENT = bool(BIGQUERY_EMULATOR_HOST)
 
 # --- Django ---------------------------------------------------------------------------
-DEBUG = env.bool("DJANGO_DEBUG", default=False)
-SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="")
+DEBUG: bool = env.bool("DJANGO_DEBUG", default=False)
+SECRET_KEY: str = env.str("DJANGO_SECRET_KEY", default="")
 if not SECRET_KEY:
     if not LOCAL_DEVELOPMENT:
         raise ImproperlyConfigured(
@@ -67,7 +70,7 @@ if not SECRET_KEY:
             "(BIGQUERY_EMULATOR_HOST is not set, so this is not a local run)."
         )
     SECRET_KEY = "local-development-only-not-a-secret"  # noqa: S105  # pragma: allowlist secret
-ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
+ALLOWED_HOSTS: list[str] = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 
 INSTALLED_APPS = [
     "django.contrib.contenttypes",
@@ -109,7 +112,7 @@ TEMPLATES = [
 ]
 
 # No relational database: records live in BigQuery behind a repository.
-DATABASES: dict = {}
+DATABASES: dict[str, dict[str, Any]] = {}
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -128,12 +131,14 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 # Cloud Run's front end terminates TLS and says so; clients cannot reach the app around it.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 # HSTS, sent on HTTPS answers only: a year in the cloud, off for local plain-HTTP runs.
-SECURE_HSTS_SECONDS = env.int(
+SECURE_HSTS_SECONDS: int = env.int(
     "DJANGO_SECURE_HSTS_SECONDS", default=0 if LOCAL_DEVELOPMENT else 365 * 24 * 3600
 )
 # Off by default: the header would bind every subdomain of whatever name the service is
 # mapped to, which this service does not own (*.run.app is HSTS-preloaded by Google).
-SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_INCLUDE_SUBDOMAINS: bool = env.bool(
+    "DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False
+)
 # URLs carry record ids (personal data): never hand them to another site.
 SECURE_REFERRER_POLICY = "no-referrer"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
@@ -145,7 +150,7 @@ CONTENT_SECURITY_POLICY = {
         "default-src": [NONE],
         "script-src": [SELF],
         # Local stylesheets, and the one inline <style> of drf-spectacular's Swagger UI page
-        # by its hash (records/tests/test_security_headers.py checks it still matches).
+        # by its hash (records/tests/unit/test_security_headers.py checks it still matches).
         "style-src": [SELF, "'sha256-MMpT0iDxyjALd9PdfepImGX3DBfJPXZ4IlDWdPAgtn0='"],
         "img-src": [SELF, "data:"],
         "font-src": [SELF],
@@ -157,10 +162,12 @@ CONTENT_SECURITY_POLICY = {
 }
 
 # --- Cache ----------------------------------------------------------------------------
-CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://latam")}
+CACHES: dict[str, dict[str, Any]] = {
+    "default": env.cache_url("CACHE_URL", default="locmemcache://latam")
+}
 # PEM file of the CAs that sign the Redis server's certificate, for a rediss:// CACHE_URL
 # (in the cloud: the Memorystore instance's own server CAs, mounted from Secret Manager).
-CACHE_REDIS_CA_FILE = env.str("CACHE_REDIS_CA_FILE", default="")
+CACHE_REDIS_CA_FILE: str = env.str("CACHE_REDIS_CA_FILE", default="")
 if CACHES["default"]["BACKEND"].startswith("django_redis"):
     # A cache outage degrades to the warehouse (logged), never to an error, and a slow
     # Redis costs at most these timeouts.
@@ -188,16 +195,16 @@ if CACHES["default"]["BACKEND"].startswith("django_redis"):
             "ssl_check_hostname": False,
         }
 # Staleness bounds of the records API, in seconds (see README, "Caching").
-RECORDS_CACHE_TTL = env.int("RECORDS_CACHE_TTL", default=60)
-RECORDS_MISS_CACHE_TTL = env.int("RECORDS_MISS_CACHE_TTL", default=10)
-RECORDS_LIST_CACHE_TTL = env.int("RECORDS_LIST_CACHE_TTL", default=10)
-READYZ_CACHE_TTL = env.int("READYZ_CACHE_TTL", default=5)
+RECORDS_CACHE_TTL: int = env.int("RECORDS_CACHE_TTL", default=60)
+RECORDS_MISS_CACHE_TTL: int = env.int("RECORDS_MISS_CACHE_TTL", default=10)
+RECORDS_LIST_CACHE_TTL: int = env.int("RECORDS_LIST_CACHE_TTL", default=10)
+READYZ_CACHE_TTL: int = env.int("READYZ_CACHE_TTL", default=5)
 # A warehouse failure is shared for this long: callers of the same key answer 503
 # without a query of their own (0 = off).
-RECORDS_FAILURE_CACHE_TTL = env.int("RECORDS_FAILURE_CACHE_TTL", default=2)
+RECORDS_FAILURE_CACHE_TTL: int = env.int("RECORDS_FAILURE_CACHE_TTL", default=2)
 
 # --- API ------------------------------------------------------------------------------
-API_THROTTLE_RATE = env.str("API_THROTTLE_RATE", default="")  # e.g. "50/second"; empty = off
+API_THROTTLE_RATE: str = env.str("API_THROTTLE_RATE", default="")  # e.g. "50/second"; empty = off
 
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": [
@@ -228,7 +235,7 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- Logging: JSON on stdout for Cloud Logging ----------------------------------------
-LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+LOG_LEVEL: str = env.str("LOG_LEVEL", default="INFO")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -68,7 +68,7 @@ def main() -> int:
 
     from ingestion.publishing import MessagePublisher, messages_publish
     from latam.clients import pubsub_publisher
-    from records import selectors
+    from records import wiring
     from records.seeding import records_fake
 
     metrics_url = f"http://127.0.0.1:{metrics_port}"
@@ -79,7 +79,7 @@ def main() -> int:
         )
         manage = [sys.executable, "manage.py"]
         subprocess.run([*manage, "bootstrap"], cwd=REPO, check=True, timeout=120)
-        repository = selectors.record_repository()
+        repository = wiring.record_repository()
         payloads = [
             json.dumps(record.as_dict()).encode()
             for record in records_fake(count=args.messages, seed=7)

@@ -46,7 +46,8 @@ def cached(*, key: str, kind: str, ttl: Callable[[T], int], compute: Callable[[]
         found = cache.get_many([key, failed, lock])
         if key in found:
             CACHE_REQUESTS.labels(kind, "coalesced" if waited else "hit").inc()
-            return found[key][0]
+            value: T = found[key][0]  # what `compute` returned for this key
+            return value
         if failed in found:
             CACHE_REQUESTS.labels(kind, "failed").inc()
             raise WarehouseUnavailable("the warehouse failed this read moments ago")

@@ -1,6 +1,8 @@
 """Every error is JSON `{"error": "..."}` with a status code that tells the truth."""
 
 import logging
+from collections.abc import Callable
+from typing import Any
 
 from django.core.exceptions import BadRequest, SuspiciousOperation
 from django.http import HttpRequest, HttpResponseBase, JsonResponse
@@ -36,7 +38,7 @@ def _log_refused(exception: Exception | None) -> None:
     )
 
 
-def api_exception_handler(exc: Exception, context: dict) -> Response:
+def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     """DRF's handler, with every body reshaped to `{"error": ...}` and known failures mapped."""
     # Copies: renderers may write into a response's data (TemplateHTMLRenderer does).
     if isinstance(exc, WarehouseUnavailable):
@@ -85,7 +87,7 @@ class JsonErrorMiddleware:
     own way: Django's `require_GET` and WhiteNoise (an empty 405), drf-spectacular's schema
     view (YAML when the client accepts anything)."""
 
-    def __init__(self, get_response):
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]):
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponseBase:

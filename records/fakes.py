@@ -3,14 +3,18 @@
 from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from records.entities import Record, StoredRecord
-from records.repository import WarehouseRequestRefused, WarehouseUnavailable
+from records.repository import RecordRepository, WarehouseRequestRefused, WarehouseUnavailable
 
 
 class InMemoryRecordRepository:
+    table_id = "in-memory.latam.records"
+
     def __init__(self, records: Sequence[Record] = ()):
         self._rows: dict[str, StoredRecord] = {}
+        self._table_exists = False
         self.calls: Counter[str] = Counter()
         self.unavailable = False
         # Writes only: what inserts raise (e.g. a permission refused) while reads work.
@@ -62,3 +66,15 @@ class InMemoryRecordRepository:
 
     def warehouse_ping(self) -> None:
         self._enter("ping")
+
+    def table_ensure(self, *, location: str) -> bool:
+        self._enter("bootstrap")
+        created, self._table_exists = not self._table_exists, True
+        return created
+
+
+if TYPE_CHECKING:
+    # The type checker proves that the fake stands in for the real repository: every
+    # protocol member, same signatures (mypy reads this; it never runs).
+    def _implements_the_protocol(fake: InMemoryRecordRepository) -> RecordRepository:
+        return fake

@@ -4,12 +4,15 @@ Prometheus metrics are not served here: the gunicorn master serves them on a por
 their own (gunicorn.conf.py), which Cloud Run does not route to API consumers.
 """
 
+from collections.abc import Callable
+
 from django.conf import settings
 from django.core.cache import cache
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponseBase, JsonResponse
 from django.views.decorators.http import require_GET
 
-from records import selectors
+from latam.observability import route_name_set
+from records import wiring
 from records.errors import UNAVAILABLE_BODY, UNAVAILABLE_HEADERS
 from records.repository import WarehouseUnavailable
 
@@ -27,7 +30,7 @@ def readyz(request: HttpRequest) -> JsonResponse:
     ready = cache.get(_READY_KEY)
     if ready is None:
         try:
-            selectors.record_repository().warehouse_ping()
+            wiring.record_repository().warehouse_ping()
             ready = True
         except WarehouseUnavailable:
             ready = False
@@ -41,14 +44,17 @@ class ProbeMiddleware:
     """Answers the probes before Django's host validation (CommonMiddleware): Cloud Run's
     probes and uptime checks may not send a Host listed in DJANGO_ALLOWED_HOSTS."""
 
-    PROBES = {"/healthz": healthz, "/readyz": readyz}
+    PROBES: dict[str, Callable[[HttpRequest], HttpResponseBase]] = {
+        "/healthz": healthz,
+        "/readyz": readyz,
+    }
 
-    def __init__(self, get_response):
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]):
         self.get_response = get_response
 
-    def __call__(self, request: HttpRequest) -> HttpResponse:
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
         probe = self.PROBES.get(request.path_info.rstrip("/"))
         if probe is None:
             return self.get_response(request)
-        request.route_name = probe.__name__  # the metrics label, as for routed views
+        route_name_set(request, probe.__name__)  # the metrics label, as for routed views
         return probe(request)

@@ -1,6 +1,7 @@
 """limit/offset pagination with the metadata in headers and the body a plain JSON array."""
 
 import re
+from typing import Any
 
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import LimitOffsetPagination
@@ -49,7 +50,7 @@ class HeaderLimitOffsetPagination(LimitOffsetPagination):
     def get_offset(self, request: Request) -> int:
         return _parameter(request, name=self.offset_query_param, default=0, minimum=0, maximum=None)
 
-    def get_paginated_response(self, data: list) -> Response:
+    def get_paginated_response(self, data: object) -> Response:
         links = [
             f'<{url}>; rel="{rel}"'
             for rel, url in (("next", self.get_next_link()), ("prev", self.get_previous_link()))
@@ -60,5 +61,5 @@ class HeaderLimitOffsetPagination(LimitOffsetPagination):
             headers["Link"] = ", ".join(links)
         return Response(data, headers=headers)
 
-    def get_paginated_response_schema(self, schema: dict) -> dict:
+    def get_paginated_response_schema(self, schema: dict[str, Any]) -> dict[str, Any]:
         return schema

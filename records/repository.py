@@ -17,6 +17,7 @@ import requests
 from google.api_core import exceptions as google_exceptions
 from google.auth import exceptions as auth_exceptions
 from google.cloud import bigquery
+from google.cloud.bigquery.table import Row
 
 from records.entities import Record, StoredRecord
 from records.metrics import WAREHOUSE_LATENCY, WAREHOUSE_QUERIES
@@ -92,6 +93,8 @@ def _failure(operation: str, error: Exception) -> WarehouseUnavailable:
 
 
 class RecordRepository(Protocol):
+    table_id: str  # project.dataset.table: what it reads and writes
+
     def record_get(self, *, record_id: str) -> Record | None: ...
 
     def records_list(self, *, limit: int, offset: int) -> list[Record]: ...
@@ -105,6 +108,10 @@ class RecordRepository(Protocol):
 
     def warehouse_ping(self) -> None:
         """Raise WarehouseUnavailable unless the table answers."""
+        ...
+
+    def table_ensure(self, *, location: str) -> bool:
+        """Create the dataset and the table if missing; True when the table was created."""
         ...
 
 
@@ -165,7 +172,13 @@ class BigQueryRecordRepository:
             WAREHOUSE_QUERIES.labels(operation, outcome).inc()
             WAREHOUSE_LATENCY.labels(operation).observe(time.perf_counter() - started)
 
-    def _query(self, operation: str, sql: str, params: list, convert: Callable[[list], T]) -> T:
+    def _query(
+        self,
+        operation: str,
+        sql: str,
+        params: list[bigquery.ScalarQueryParameter],
+        convert: Callable[[list[Row]], T],
+    ) -> T:
         with self._call(operation):
             rows = self._client.query_and_wait(
                 sql,
@@ -173,7 +186,8 @@ class BigQueryRecordRepository:
                 api_timeout=self._timeout,
                 wait_timeout=self._timeout,
                 retry=self._retry,
-                job_retry=None,
+                # None turns job retries off, as documented; the annotation omits None.
+                job_retry=None,  # type: ignore[arg-type]
             )
             return convert(list(rows))
 
@@ -241,7 +255,7 @@ class BigQueryRecordRepository:
                 return True
 
 
-def _records_from_rows(rows: list) -> list[Record]:
+def _records_from_rows(rows: list[Row]) -> list[Record]:
     return [
         Record(id=row["id"], nombre=row["nombre"], apellido=row["apellido"], pais=row["pais"])
         for row in rows

@@ -1,29 +1,16 @@
 """Cached reads of records: what the views call. Staleness bounds are in settings."""
 
-import functools
 import hashlib
 
 from django.conf import settings
 
-from latam.clients import bigquery_client
+from records import wiring
 from records.caching import cache_prime, cached
 from records.entities import Record
-from records.repository import BigQueryRecordRepository
-
-
-@functools.cache
-def record_repository() -> BigQueryRecordRepository:
-    return BigQueryRecordRepository(
-        client=bigquery_client(),
-        project=settings.GCP_PROJECT,
-        dataset=settings.BIGQUERY_DATASET,
-        table=settings.BIGQUERY_TABLE,
-        timeout=settings.BIGQUERY_TIMEOUT_SECONDS,
-    )
 
 
 def _key(*parts: object) -> str:
-    table = f"{settings.GCP_PROJECT}.{settings.BIGQUERY_DATASET}.{settings.BIGQUERY_TABLE}"
+    table = wiring.record_repository().table_id
     digest = hashlib.sha256("\x1f".join(map(str, (table, *parts))).encode()).hexdigest()
     return f"records:{parts[0]}:{digest[:40]}"
 
@@ -42,14 +29,16 @@ def record_get(*, record_id: str) -> Record | None:
         key=_key("get", record_id),
         kind="get",
         ttl=lambda found: settings.RECORDS_CACHE_TTL if found else settings.RECORDS_MISS_CACHE_TTL,
-        compute=lambda: _record_data(record_repository().record_get(record_id=record_id)),
+        compute=lambda: _record_data(wiring.record_repository().record_get(record_id=record_id)),
     )
     return _record(data)
 
 
 def records_list(*, limit: int, offset: int) -> list[Record]:
     def page_load() -> list[dict[str, str]]:
-        page = [r.as_dict() for r in record_repository().records_list(limit=limit, offset=offset)]
+        page = [
+            r.as_dict() for r in wiring.record_repository().records_list(limit=limit, offset=offset)
+        ]
         # A page is as fresh as a point read: prime those, so that a consumer paging
         # through the collection and then fetching details costs no more queries.
         cache_prime(entries={_key("get", r["id"]): r for r in page}, ttl=settings.RECORDS_CACHE_TTL)
@@ -69,7 +58,7 @@ def records_count() -> int:
         key=_key("count"),
         kind="count",
         ttl=lambda _: settings.RECORDS_LIST_CACHE_TTL,
-        compute=lambda: record_repository().records_count(),
+        compute=lambda: wiring.record_repository().records_count(),
     )
 
 

@@ -7,7 +7,7 @@ from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from records.entities import record_id_is_valid
+from records.entities import Record, record_id_is_valid
 from records.pagination import HeaderLimitOffsetPagination
 from records.selectors import RecordSequence, record_get
 from records.serializers import ErrorSerializer, RecordSerializer
@@ -65,8 +65,16 @@ class RecordViewSet(viewsets.ViewSet):
     )
     def list(self, request: Request) -> Response:
         paginator = HeaderLimitOffsetPagination()
-        page = paginator.paginate_queryset(RecordSequence(), request, view=self)
-        return paginator.get_paginated_response(RecordSerializer(page, many=True).data)
+        # DRF's limit/offset paginator only counts and slices what it is given; its stub
+        # asks for a QuerySet.
+        page: list[Record] | None = paginator.paginate_queryset(
+            RecordSequence(),  # type: ignore[arg-type]
+            request,
+            view=self,
+        )
+        # many=True takes a list of instances (a ListSerializer); the stub types one.
+        serializer = RecordSerializer(page, many=True)  # type: ignore[arg-type]
+        return paginator.get_paginated_response(serializer.data)
 
     @extend_schema(
         summary="One record by id",

@@ -234,7 +234,7 @@ def run(args: argparse.Namespace) -> int:
             "  subscriber     metrics http://127.0.0.1:9100/metrics\n"
             "  Pub/Sub        127.0.0.1:8085 (emulator)   BigQuery 127.0.0.1:9050 (bqemulator)\n"
             f"  logs           {stack.log_dir}/\n"
-            "  publish        .venv/bin/python manage.py seed --count 1000 --via pubsub\n"
+            "  publish        .venv/bin/python manage.py publish --fake 1000\n"
             "  dead letters   .venv/bin/python manage.py dead_letters\n",
             flush=True,
         )

@@ -1,9 +1,14 @@
+"""`manage.py bootstrap`: the local stack's resources, each created by the side that owns
+it — the table by the records repository (`table_ensure`), the Pub/Sub topology by
+`ingestion.topology`. The command lives in `ingestion` because it needs both, and only
+`ingestion` may import `records` (never the other way round)."""
+
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from ingestion.topology import topology_ensure
 from latam.clients import pubsub_publisher, pubsub_subscriber
-from records import selectors
+from records import wiring
 from records.repository import WarehouseUnavailable
 
 
@@ -13,12 +18,11 @@ class Command(BaseCommand):
         "emulators, the Pub/Sub topics and subscriptions (Terraform owns them in the cloud)."
     )
 
-    def handle(self, *args, **options) -> None:
-        table = f"{settings.GCP_PROJECT}.{settings.BIGQUERY_DATASET}.{settings.BIGQUERY_TABLE}"
+    def handle(self, *args: object, **options: object) -> None:
+        repository = wiring.record_repository()
+        table = repository.table_id
         try:
-            created = selectors.record_repository().table_ensure(
-                location=settings.BIGQUERY_LOCATION
-            )
+            created = repository.table_ensure(location=settings.BIGQUERY_LOCATION)
         except WarehouseUnavailable as error:
             raise CommandError(f"cannot reach BigQuery to create {table}: {error}") from error
         self.stdout.write(f"table {table}: {'created' if created else 'already exists'}")

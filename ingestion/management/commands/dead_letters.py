@@ -36,7 +36,14 @@ class Command(BaseCommand):
         )
 
     def handle(
-        self, *args, replay: bool, purge: bool, limit: int, show_data: bool, wait: float, **_
+        self,
+        *args: object,
+        replay: bool,
+        purge: bool,
+        limit: int,
+        show_data: bool,
+        wait: float,
+        **_: object,
     ) -> None:
         if not 1 <= limit <= 10_000:
             raise CommandError("--max must be 1–10000")

@@ -23,7 +23,12 @@ class Command(BaseCommand):
         parser.add_argument("--metrics-port", type=int, default=settings.METRICS_PORT)
 
     def handle(
-        self, *args, batch_size: int, batch_max_seconds: float, metrics_port: int, **options
+        self,
+        *args: object,
+        batch_size: int,
+        batch_max_seconds: float,
+        metrics_port: int,
+        **options: object,
     ) -> None:
         if not 1 <= batch_size <= 10_000 or not 0 < batch_max_seconds <= 60:
             raise CommandError("--batch-size must be 1–10000 and --batch-max-seconds 0–60")

@@ -7,8 +7,6 @@ from django.core.management import call_command
 
 from latam.clients import bigquery_client, clients_reset, pubsub_subscriber
 
-pytestmark = pytest.mark.integration
-
 
 @pytest.fixture
 def emulators(settings, bigquery_emulator, pubsub_emulator):

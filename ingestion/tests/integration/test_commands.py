@@ -15,8 +15,6 @@ from ingestion.publishing import MessagePublisher
 from ingestion.tests.support import Topology, eventually, pull_all, stored_rows
 from latam.clients import pubsub_publisher
 
-pytestmark = pytest.mark.integration
-
 RECORD = {"id": "7", "nombre": "Ana", "apellido": "Ruiz", "pais": "Chile"}
 
 
@@ -57,8 +55,12 @@ def test_publish_refuses_bad_arguments(topology: Topology, tmp_path):
         run("publish", str(tmp_path / "missing.jsonl"))
     with pytest.raises(CommandError, match="KEY=VALUE"):
         run("publish", "--data", "{}", "--attribute", "novalue")
-    with pytest.raises(CommandError, match="either FILE or --data"):
+    with pytest.raises(CommandError, match="one of FILE, --data or --fake"):
         run("publish", "x.jsonl", "--data", "{}")
+    with pytest.raises(CommandError, match="one of FILE, --data or --fake"):
+        run("publish", "--fake", "3", "--data", "{}")
+    with pytest.raises(CommandError, match="--fake must be"):
+        run("publish", "--fake", "0")
 
 
 def test_publish_to_a_missing_topic_fails_clearly(topology: Topology):
@@ -66,14 +68,19 @@ def test_publish_to_a_missing_topic_fails_clearly(topology: Topology):
         run("publish", "--data", json.dumps(RECORD), "--topic", "no-such-topic")
 
 
-def test_seed_via_pubsub_publishes_valid_records(topology: Topology):
-    output = run("seed", "--count", "40", "--seed", "5", "--via", "pubsub")
+def test_publish_fake_publishes_valid_deterministic_records(topology: Topology):
+    output = run("publish", "--fake", "40", "--seed", "5")
 
     assert "40 published, 0 failed" in output
     received = pull_all(topology.subscription, ack=True, expected=40)
     records = [json.loads(item.message.data) for item in received]
     assert len({record["id"] for record in records}) == 40
     assert all(set(record) == {"id", "nombre", "apellido", "pais"} for record in records)
+    run("publish", "--fake", "40", "--seed", "5")
+    again = pull_all(topology.subscription, ack=True, expected=40)
+    assert sorted(item.message.data for item in again) == sorted(
+        item.message.data for item in received
+    )
 
 
 # --- dead_letters ---------------------------------------------------------------------

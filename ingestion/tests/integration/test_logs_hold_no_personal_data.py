@@ -5,12 +5,8 @@ import http.client
 import json
 import uuid
 
-import pytest
-
 from ingestion.tests.support import eventually, pull_all
 from latam.clients import pubsub_publisher
-
-pytestmark = pytest.mark.integration
 
 
 def request(url: str, method: str, target: str, headers: dict | None = None) -> int:

@@ -6,10 +6,8 @@ from datetime import UTC, datetime
 import pytest
 
 from latam.clients import clients_reset
-from records import selectors
+from records import wiring
 from records.entities import Record, StoredRecord
-
-pytestmark = pytest.mark.integration
 
 JUAN = Record(id="12345", nombre="Juan", apellido="Perez", pais="Argentina")
 
@@ -60,7 +58,7 @@ def test_warehouse_down_is_503_within_the_bound(client, settings, path):
     settings.BIGQUERY_EMULATOR_HOST = "127.0.0.1:9"
     settings.BIGQUERY_TIMEOUT_SECONDS = 1
     clients_reset()
-    selectors.record_repository.cache_clear()
+    wiring.record_repository.cache_clear()
     started = time.monotonic()
 
     response = client.get(path)

@@ -7,8 +7,6 @@ import urllib.request
 
 import pytest
 
-pytestmark = pytest.mark.integration
-
 
 @pytest.fixture
 def server(gunicorn_server):

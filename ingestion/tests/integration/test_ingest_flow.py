@@ -7,7 +7,6 @@ Producers publish with `manage.py publish`; the subscriber (the code of
 import json
 from io import StringIO
 
-import pytest
 from django.core.cache import cache
 from django.core.management import call_command
 from rest_framework.test import APIClient
@@ -15,8 +14,6 @@ from rest_framework.test import APIClient
 from ingestion.subscriber import Ingestor
 from ingestion.tests.support import eventually, pull_all, stored_rows
 from latam.clients import pubsub_publisher
-
-pytestmark = pytest.mark.integration
 
 JUAN = {"id": "12345", "nombre": "Juan", "apellido": "Perez", "pais": "Argentina"}
 
@@ -132,10 +129,10 @@ def test_a_redelivered_message_is_one_record(subscriber_running, warehouse, sett
     assert api_list() == [JUAN]
 
 
-def test_seed_via_pubsub_is_ingested(subscriber_running, warehouse):
+def test_fake_records_published_are_ingested(subscriber_running, warehouse):
     output = StringIO()
     with subscriber_running(batch_size=50):
-        call_command("seed", "--count", "120", "--seed", "3", "--via", "pubsub", stdout=output)
+        call_command("publish", "--fake", "120", "--seed", "3", stdout=output)
         eventually(lambda: warehouse.records_count() == 120, what="120 seeded records")
 
     assert "120 published, 0 failed" in output.getvalue()

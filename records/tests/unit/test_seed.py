@@ -1,5 +1,3 @@
-from io import StringIO
-
 import pytest
 from django.core.management import CommandError, call_command
 
@@ -13,19 +11,6 @@ def test_fake_records_are_deterministic_with_a_seed_and_unique():
     assert first != list(records_fake(count=500, seed=43))
     assert len({record.id for record in first}) == 500
     assert {record.pais for record in first} == set(COUNTRIES.values())
-
-
-@pytest.mark.integration
-def test_seed_writes_the_records_in_batches_and_says_so(warehouse):
-    output = StringIO()
-
-    call_command("seed", "--count", "25", "--seed", "3", "--batch-size", "10", stdout=output)
-
-    assert "wrote 25 records" in output.getvalue()
-    assert "in 3 batches" in output.getvalue()
-    assert warehouse.records_count() == 25
-    expected = next(records_fake(count=1, seed=3))
-    assert warehouse.record_get(record_id=expected.id) == expected
 
 
 def test_seed_rejects_a_bad_count(fake_repository):

@@ -5,9 +5,8 @@ import os
 import re
 import subprocess
 import sys
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+from scripts.devstack import REPO
 
 
 def django_run(code: str, **env: str) -> subprocess.CompletedProcess:

@@ -6,14 +6,10 @@ import json
 import signal
 import time
 
-import pytest
-
 from ingestion.tests.support import Topology, eventually, pull_all
 from latam.clients import clients_reset, pubsub_publisher
-from records import selectors
+from records import wiring
 from scripts.devstack import Stack, free_port
-
-pytestmark = pytest.mark.integration
 
 COUNT = 50
 
@@ -132,8 +128,8 @@ def test_an_outage_many_times_longer_than_the_attempts_dead_letters_nothing_vali
         warehouse_start()
         settings.BIGQUERY_EMULATOR_HOST = f"127.0.0.1:{rest_port}"
         clients_reset()
-        selectors.record_repository.cache_clear()
-        repository = selectors.record_repository()
+        wiring.record_repository.cache_clear()
+        repository = wiring.record_repository()
         repository.table_ensure(location="US")
         subscriber = subscribers(
             INGEST_RETRY_MAX_SECONDS="1",

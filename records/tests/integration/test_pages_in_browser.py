@@ -14,8 +14,6 @@ import pytest
 
 from records.entities import Record, StoredRecord
 
-pytestmark = pytest.mark.integration
-
 MARISOL = Record(id="browser-1", nombre="Marisol", apellido="Prada", pais="Chile")
 # Headless on a machine without network: no sandbox (root), no GPU, nothing phoning home.
 CHROMIUM_FLAGS = [

@@ -3,16 +3,14 @@
 import socket
 import threading
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 
 from latam.clients import clients_reset
-from records import selectors
+from records import wiring
 from records.entities import Record, StoredRecord
 from records.repository import WarehouseUnavailable
-
-pytestmark = pytest.mark.integration
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -22,44 +20,11 @@ def stored(record_id: str, nombre: str = "Juan", *, at: datetime = T0, message_i
     return StoredRecord(record=record, published_at=at, message_id=message_id)
 
 
-def test_insert_then_get_list_and_count(warehouse):
-    refused = warehouse.records_insert(rows=[stored("b"), stored("a"), stored("c")])
-
-    assert refused == {}
-    assert warehouse.record_get(record_id="a") == stored("a").record
-    assert [r.id for r in warehouse.records_list(limit=2, offset=0)] == ["a", "b"]
-    assert [r.id for r in warehouse.records_list(limit=2, offset=2)] == ["c"]
-    assert warehouse.records_count() == 3
-
-
-def test_missing_id_is_none(warehouse):
-    assert warehouse.record_get(record_id="nobody") is None
-
-
-def test_latest_publish_wins_and_duplicates_show_once(warehouse):
-    warehouse.records_insert(rows=[stored("x", "Viejo", at=T0 + timedelta(seconds=5))])
-    warehouse.records_insert(rows=[stored("x", "Nuevo", at=T0 + timedelta(seconds=9))])
-    warehouse.records_insert(rows=[stored("x", "Tardío", at=T0 + timedelta(seconds=1))])
-
-    assert warehouse.record_get(record_id="x").nombre == "Nuevo"
-    assert [r.nombre for r in warehouse.records_list(limit=10, offset=0)] == ["Nuevo"]
-    assert warehouse.records_count() == 1
-
-
 def test_values_are_parameters_not_sql(warehouse):
     warehouse.records_insert(rows=[stored("a")])
 
     assert warehouse.record_get(record_id="' OR '1'='1") is None
     assert warehouse.record_get(record_id="a' --") is None
-
-
-def test_unicode_values_round_trip(warehouse):
-    row = StoredRecord(
-        record=Record(id="ñ-1", nombre="José", apellido="Núñez", pais="México"), published_at=T0
-    )
-    warehouse.records_insert(rows=[row])
-
-    assert warehouse.record_get(record_id="ñ-1") == row.record
 
 
 def test_ping_succeeds_on_an_existing_table(warehouse):
@@ -68,10 +33,10 @@ def test_ping_succeeds_on_an_existing_table(warehouse):
 
 def test_ping_fails_on_a_missing_table(settings, warehouse):
     settings.BIGQUERY_TABLE = "does_not_exist"
-    selectors.record_repository.cache_clear()
+    wiring.record_repository.cache_clear()
 
     with pytest.raises(WarehouseUnavailable):
-        selectors.record_repository().warehouse_ping()
+        wiring.record_repository().warehouse_ping()
 
 
 def test_table_is_clustered_on_id_with_required_columns(warehouse, settings):
@@ -93,7 +58,7 @@ def test_unreachable_warehouse_raises_within_the_bound(settings):
     started = time.monotonic()
 
     with pytest.raises(WarehouseUnavailable):
-        selectors.record_repository().record_get(record_id="a")
+        wiring.record_repository().record_get(record_id="a")
 
     assert time.monotonic() - started < 5
 
@@ -130,6 +95,6 @@ def test_hanging_warehouse_raises_within_the_bound(settings, silent_server):
     started = time.monotonic()
 
     with pytest.raises(WarehouseUnavailable):
-        selectors.record_repository().records_count()
+        wiring.record_repository().records_count()
 
     assert time.monotonic() - started < 5

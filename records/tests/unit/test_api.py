@@ -1,4 +1,4 @@
-"""The HTTP contract of DESIGN.md, against the in-memory repository."""
+"""The HTTP contract (docs/contracts.md), against the in-memory repository."""
 
 import re
 
