@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-unit lint lock format check-iac check-container bench-api bench-ingest clean
+.PHONY: run test test-unit lint lock format check-iac check-container bench-api bench-ingest bench-scale load drills clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) is required"; exit 1; }
@@ -72,6 +72,21 @@ bench-api: $(STAMP)
 
 bench-ingest: $(STAMP)
 	$(BIN)/python -m loadtests.bench_ingest
+
+# 100 k then 1 M rows (--sizes for more): read latencies and load rate as the table grows.
+bench-scale: $(STAMP)
+	$(BIN)/python -m loadtests.bench_scale
+
+# The API under locust within and past its capacity, then a Pub/Sub burst (~8 min; figures,
+# CSVs and plots in docs/critical-points/). Non-zero when a threshold or check fails.
+load: $(STAMP)
+	$(BIN)/python -m loadtests.load
+	$(BIN)/python -m loadtests.pipeline_overload
+
+# Six fault drills on the local pipeline (~8 min): one PASS/FAIL line each, a summary,
+# non-zero on a fail; figures and timelines in docs/critical-points/.
+drills: $(STAMP)
+	$(BIN)/python -m loadtests.drills
 
 clean:
 	rm -rf $(VENV) .venv-iac .stack staticfiles .pytest_cache .ruff_cache .mypy_cache .hypothesis

@@ -19,7 +19,9 @@ from records.fakes import InMemoryRecordRepository
 from scripts.devstack import Stack, free_port
 
 # The emulators, started once per session: integration tests only.
-EMULATOR_FIXTURES = frozenset({"emulator_stack", "bigquery_emulator", "pubsub_emulator"})
+EMULATOR_FIXTURES = frozenset(
+    {"emulator_stack", "bigquery_emulator_ports", "bigquery_emulator", "pubsub_emulator"}
+)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -55,13 +57,25 @@ def emulator_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 
 @pytest.fixture(scope="session")
-def bigquery_emulator(emulator_stack: Stack) -> str:
-    """host:port of a bqemulator (in memory) started for this test session."""
-    port = free_port()
+def bigquery_emulator_ports(emulator_stack: Stack) -> tuple[int, int]:
+    """The REST and gRPC ports of a bqemulator (in memory) started for this test session."""
+    rest_port, grpc_port = free_port(), free_port()
     emulator_stack.start_bigquery_emulator(
-        project="latam-test", rest_port=port, grpc_port=free_port(), data_dir=None
+        project="latam-test", rest_port=rest_port, grpc_port=grpc_port, data_dir=None
     )
-    return f"127.0.0.1:{port}"
+    return rest_port, grpc_port
+
+
+@pytest.fixture(scope="session")
+def bigquery_emulator(bigquery_emulator_ports: tuple[int, int]) -> str:
+    """host:port of the session's bqemulator (REST: tables, queries)."""
+    return f"127.0.0.1:{bigquery_emulator_ports[0]}"
+
+
+@pytest.fixture(scope="session")
+def bigquery_emulator_grpc(bigquery_emulator_ports: tuple[int, int]) -> str:
+    """host:port of the session's bqemulator gRPC API (Storage Write: row writes)."""
+    return f"127.0.0.1:{bigquery_emulator_ports[1]}"
 
 
 @pytest.fixture(scope="session")
@@ -73,15 +87,18 @@ def pubsub_emulator(emulator_stack: Stack) -> str:
 
 
 @pytest.fixture
-def warehouse(settings, bigquery_emulator: str):
+def warehouse(settings, bigquery_emulator: str, bigquery_emulator_grpc: str):
     """The real BigQuery repository on the emulator, with an empty table of its own."""
     settings.BIGQUERY_EMULATOR_HOST = bigquery_emulator
+    settings.BIGQUERY_EMULATOR_GRPC_HOST = bigquery_emulator_grpc
     settings.BIGQUERY_TABLE = f"records_{uuid.uuid4().hex[:12]}"
     clients_reset()
     wiring.record_repository.cache_clear()
     repository = wiring.record_repository()
     repository.table_ensure(location="US")
-    return repository
+    yield repository
+    # Its write streams: bqemulator serves only a few open AppendRows calls at once.
+    repository.close()
 
 
 @dataclass(frozen=True)
@@ -92,7 +109,9 @@ class Server:
 
 
 @pytest.fixture
-def gunicorn_server(emulator_stack, bigquery_emulator, tmp_path) -> Iterator[Callable[..., Server]]:
+def gunicorn_server(
+    emulator_stack, bigquery_emulator, bigquery_emulator_grpc, tmp_path
+) -> Iterator[Callable[..., Server]]:
     """Starts gunicorn on the session's bqemulator, with `env` on top; stops it after."""
     port, metrics_port = free_port(), free_port()
     name = f"gunicorn-{port}"  # a log of its own
@@ -106,6 +125,7 @@ def gunicorn_server(emulator_stack, bigquery_emulator, tmp_path) -> Iterator[Cal
                 "GUNICORN_WORKERS": "3",
                 "GUNICORN_THREADS": "2",
                 "BIGQUERY_EMULATOR_HOST": bigquery_emulator,
+                "BIGQUERY_EMULATOR_GRPC_HOST": bigquery_emulator_grpc,
                 "GCP_PROJECT": "latam-test",
                 "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prometheus"),
                 "API_METRICS_PORT": str(metrics_port),

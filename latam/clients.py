@@ -6,14 +6,18 @@ clients to anonymous credentials; otherwise Application Default Credentials are 
 """
 
 import functools
-from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, TypedDict, TypeVar
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
 
 import grpc
 from django.conf import settings
 from google.api_core.client_options import ClientOptions
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import bigquery, pubsub_v1
+from google.cloud.bigquery_storage_v1 import BigQueryWriteClient
+from google.cloud.bigquery_storage_v1.services.big_query_write.transports import (
+    BigQueryWriteGrpcTransport,
+)
 from google.pubsub_v1.services.publisher.transports import PublisherGrpcTransport
 from google.pubsub_v1.services.subscriber.transports import SubscriberGrpcTransport
 
@@ -31,6 +35,13 @@ def emulator_url(host: str) -> str:
 
 @functools.cache
 def bigquery_client() -> bigquery.Client:
+    # Short query mode: BigQuery may answer a query without creating a job (query_and_wait
+    # only; BIGQUERY_SHORT_QUERY_MODE, off on the emulator, which ignores it).
+    job_creation_mode = (
+        bigquery.enums.JobCreationMode.JOB_CREATION_OPTIONAL
+        if settings.BIGQUERY_SHORT_QUERY_MODE
+        else None
+    )
     if settings.BIGQUERY_EMULATOR_HOST:
         return bigquery.Client(
             project=settings.GCP_PROJECT,
@@ -38,8 +49,49 @@ def bigquery_client() -> bigquery.Client:
             client_options=ClientOptions(
                 api_endpoint=emulator_url(settings.BIGQUERY_EMULATOR_HOST)
             ),
+            default_job_creation_mode=job_creation_mode,
         )
-    return bigquery.Client(project=settings.GCP_PROJECT, location=settings.BIGQUERY_LOCATION)
+    return bigquery.Client(
+        project=settings.GCP_PROJECT,
+        location=settings.BIGQUERY_LOCATION,
+        default_job_creation_mode=job_creation_mode,
+    )
+
+
+# The write channel: messages of any size (the repository keeps each AppendRows request
+# under BigQuery's own 10 MB), and a connection tried again every second at most while
+# the warehouse is away (gRPC's default backoff grows to 120 s, so writes would resume up
+# to two minutes after it is back).
+_WRITE_CHANNEL_OPTIONS = [
+    ("grpc.max_send_message_length", -1),
+    ("grpc.max_receive_message_length", -1),
+    ("grpc.initial_reconnect_backoff_ms", 500),
+    ("grpc.max_reconnect_backoff_ms", 1000),
+]
+
+
+def _write_channel(
+    *args: Any, options: Sequence[tuple[str, Any]] = (), **kwargs: Any
+) -> grpc.Channel:
+    """BigQuery's own channel (credentials, TLS), with the write channel's options."""
+    return BigQueryWriteGrpcTransport.create_channel(
+        *args, options=[*dict([*options, *_WRITE_CHANNEL_OPTIONS]).items()], **kwargs
+    )
+
+
+@functools.cache
+def bigquery_write_client() -> BigQueryWriteClient:
+    """The BigQuery Storage Write API's client (the subscriber's row writes, AppendRows):
+    on the emulator an insecure channel to bqemulator's gRPC port, else BigQuery itself
+    with Application Default Credentials."""
+    if settings.BIGQUERY_EMULATOR_HOST:
+        channel = grpc.insecure_channel(
+            settings.BIGQUERY_EMULATOR_GRPC_HOST, options=_WRITE_CHANNEL_OPTIONS
+        )
+        return BigQueryWriteClient(transport=BigQueryWriteGrpcTransport(channel=channel))
+    return BigQueryWriteClient(
+        transport=functools.partial(BigQueryWriteGrpcTransport, channel=_write_channel)
+    )
 
 
 class _StreamingPullDeadline(grpc.StreamStreamClientInterceptor):
@@ -120,3 +172,4 @@ def clients_reset() -> None:
     """Forget the built clients (tests that point settings at another endpoint)."""
     for factory in (bigquery_client, pubsub_publisher, pubsub_subscriber):
         factory.cache_clear()
+    bigquery_write_client.cache_clear()

@@ -6,6 +6,7 @@ secret. Against real Google Cloud (no BIGQUERY_EMULATOR_HOST) the secret key is 
 
 import warnings
 from typing import Any
+from urllib.parse import urlsplit
 
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
@@ -21,9 +22,27 @@ GCP_PROJECT: str = env.str("GCP_PROJECT", default="latam-local")
 BIGQUERY_DATASET: str = env.str("BIGQUERY_DATASET", default="latam")
 BIGQUERY_TABLE: str = env.str("BIGQUERY_TABLE", default="records")
 BIGQUERY_EMULATOR_HOST: str = env.str("BIGQUERY_EMULATOR_HOST", default="")
+# bqemulator's gRPC endpoint (host:port), where its Storage Write API takes the rows.
+# Unset: the REST endpoint's host on bqemulator's default gRPC port, 9060.
+BIGQUERY_EMULATOR_GRPC_HOST: str = env.str("BIGQUERY_EMULATOR_GRPC_HOST", default="")
+if BIGQUERY_EMULATOR_HOST and not BIGQUERY_EMULATOR_GRPC_HOST:
+    _netloc = urlsplit(
+        BIGQUERY_EMULATOR_HOST if "://" in BIGQUERY_EMULATOR_HOST else f"//{BIGQUERY_EMULATOR_HOST}"
+    ).netloc
+    _host = _netloc.rsplit(":", 1)[0] if ":" in _netloc.rsplit("]", 1)[-1] else _netloc
+    BIGQUERY_EMULATOR_GRPC_HOST = f"{_host}:9060"
 BIGQUERY_LOCATION: str = env.str("BIGQUERY_LOCATION", default="US")
 # Upper bound, in seconds, of one warehouse call including its retries.
 BIGQUERY_TIMEOUT_SECONDS: float = env.float("BIGQUERY_TIMEOUT_SECONDS", default=5.0)
+# Bytes one read query may bill: BigQuery refuses a query whose estimate is larger, without
+# charge (the API answers 503 and logs it for an alert). 10 GiB ≈ $0.06 on demand; the
+# read columns of 100 M records are ~7.8 GiB (README, "Caching and staleness bounds").
+BIGQUERY_MAX_BYTES_BILLED: int = env.int("BIGQUERY_MAX_BYTES_BILLED", default=10 * 1024**3)
+# Let BigQuery answer short read queries without creating a job (JOB_CREATION_OPTIONAL).
+# Off by default on the emulator, which ignores it and always creates a job.
+BIGQUERY_SHORT_QUERY_MODE: bool = env.bool(
+    "BIGQUERY_SHORT_QUERY_MODE", default=not BIGQUERY_EMULATOR_HOST
+)
 PUBSUB_EMULATOR_HOST: str = env.str("PUBSUB_EMULATOR_HOST", default="")
 PUBSUB_TOPIC: str = env.str("PUBSUB_TOPIC", default="data-ingest-topic")
 PUBSUB_SUBSCRIPTION: str = env.str("PUBSUB_SUBSCRIPTION", default="data-ingest-sub")
@@ -46,6 +65,10 @@ INGEST_MAX_OUTSTANDING_MESSAGES: int = env.int("INGEST_MAX_OUTSTANDING_MESSAGES"
 INGEST_MAX_OUTSTANDING_BYTES: int = env.int(
     "INGEST_MAX_OUTSTANDING_BYTES", default=20 * 1024 * 1024
 )
+# Streaming pulls one process opens on the subscription (1–16), each with a writer
+# thread; the flow control above is the process's, split between them. One emulator
+# stream serves ~2,000 msg/s; streams add up.
+INGEST_STREAMS: int = env.int("INGEST_STREAMS", default=1)
 # Each lease extension asks for at most this long: a crashed subscriber's messages are
 # redelivered within it (the client's default lets leases grow to 600 s).
 INGEST_LEASE_SECONDS: int = env.int("INGEST_LEASE_SECONDS", default=10)
@@ -198,6 +221,8 @@ if CACHES["default"]["BACKEND"].startswith("django_redis"):
 RECORDS_CACHE_TTL: int = env.int("RECORDS_CACHE_TTL", default=60)
 RECORDS_MISS_CACHE_TTL: int = env.int("RECORDS_MISS_CACHE_TTL", default=10)
 RECORDS_LIST_CACHE_TTL: int = env.int("RECORDS_LIST_CACHE_TTL", default=10)
+# The total count (X-Total-Count) scans the id of every row: kept apart, longer.
+RECORDS_COUNT_CACHE_TTL: int = env.int("RECORDS_COUNT_CACHE_TTL", default=300)
 READYZ_CACHE_TTL: int = env.int("READYZ_CACHE_TTL", default=5)
 # A warehouse failure is shared for this long: callers of the same key answer 503
 # without a query of their own (0 = off).
@@ -205,6 +230,9 @@ RECORDS_FAILURE_CACHE_TTL: int = env.int("RECORDS_FAILURE_CACHE_TTL", default=2)
 
 # --- API ------------------------------------------------------------------------------
 API_THROTTLE_RATE: str = env.str("API_THROTTLE_RATE", default="")  # e.g. "50/second"; empty = off
+# The deepest `offset` served: an offset page sorts every record before it. Deeper, a 400
+# points to `cursor` (keyset pages, which BigQuery prunes to the blocks after it).
+API_MAX_OFFSET: int = env.int("API_MAX_OFFSET", default=10_000)
 
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": [
@@ -239,7 +267,10 @@ LOG_LEVEL: str = env.str("LOG_LEVEL", default="INFO")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"trace": {"()": "latam.observability.TraceFilter"}},
+    "filters": {
+        "trace": {"()": "latam.observability.TraceFilter"},
+        "throttle": {"()": "latam.jsonlog.Throttle", "seconds": 10},
+    },
     "formatters": {"json": {"()": "latam.jsonlog.cloud_logging_formatter"}},
     "handlers": {
         "stdout": {
@@ -257,5 +288,8 @@ LOGGING = {
         # refused request at WARNING instead, by the kind of fault only.
         "django.security": {"level": "CRITICAL", "propagate": True},
         "django.server": {"level": "CRITICAL", "propagate": True},
+        # A Redis outage: each ignored cache call is an ERROR with its traceback; one
+        # every 10 s is enough to see it (with how many were held back).
+        "django_redis.cache": {"filters": ["throttle"], "propagate": True},
     },
 }

@@ -124,10 +124,11 @@ def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="latam-bench-"))
     stack = Stack(log_dir=workdir / "logs")
     rest_port, api_port, redis_port = free_port(), free_port(), free_port()
-    metrics_port = free_port()
+    metrics_port, grpc_port = free_port(), free_port()
     env = {
         "CACHE_URL": f"redis://127.0.0.1:{redis_port}/0",
         "BIGQUERY_EMULATOR_HOST": f"127.0.0.1:{rest_port}",
+        "BIGQUERY_EMULATOR_GRPC_HOST": f"127.0.0.1:{grpc_port}",
         "PUBSUB_EMULATOR_HOST": "",
         "GCP_PROJECT": "latam-bench",
         "DJANGO_ENV_FILE": os.devnull,
@@ -153,7 +154,7 @@ def main() -> int:
         )
         stack.wait_for_port("redis", redis_port)
         stack.start_bigquery_emulator(
-            project="latam-bench", rest_port=rest_port, grpc_port=free_port(), data_dir=None
+            project="latam-bench", rest_port=rest_port, grpc_port=grpc_port, data_dir=None
         )
         manage = [sys.executable, "manage.py"]
         subprocess.run([*manage, "bootstrap"], cwd=REPO, check=True, timeout=120)

@@ -1,18 +1,21 @@
 """`make bench-ingest`: publish N records, time until all are queryable in the warehouse.
 
 Starts its own Pub/Sub emulator, bqemulator and `manage.py run_subscriber` (one
-streaming-pull stream, production settings) on free loopback ports; a running
-`make run` is left alone. Once the subscriber is idle, it publishes N distinct Faker
-records (or, with --backlog, publishes them before it starts the subscriber) and polls
-COUNT(DISTINCT id) until all N are there. It prints:
+streaming-pull stream, or `--streams N`; production settings otherwise) on free loopback
+ports; a running `make run` is left alone. Once the subscriber is idle, it publishes N
+distinct Faker records (or, with --backlog, publishes them before it starts the
+subscriber) and polls COUNT(DISTINCT id) until all N are there. It prints:
 
   msgs/s              N / (last record queryable − first publish)
   CPU-s per 10,000    the subscriber's process_cpu_seconds_total over the run
   writes per 1,000    the subscriber's warehouse insert calls
+  writes under way    seconds spent in insert calls per second: ~1 means one writer
+                      thread would be the bottleneck
   peak RSS            the subscriber's resident memory, sampled while it works
 
+and the messages the emulator itself dead-lettered (delivery attempts exhausted).
 Bounded: loopback only, a deadline on every wait, everything stopped at the end.
-Results also go to bench-results/ingest.json.
+Results also go to bench-results/ingest[-backlog][-streams-N].json.
 """
 
 import argparse
@@ -26,7 +29,7 @@ from pathlib import Path
 
 import django
 
-from scripts.devstack import REPO, Stack, StackError, free_port, metric_total
+from scripts.devstack import REPO, Stack, StackError, free_port, metric_total, metric_totals
 
 
 def wait_for(condition, *, timeout: float, what: str, interval: float = 0.2) -> float:
@@ -47,27 +50,39 @@ def main() -> int:
         action="store_true",
         help="publish everything first, then start the subscriber (memory under a backlog)",
     )
+    parser.add_argument(
+        "--streams",
+        type=int,
+        default=1,
+        help="streaming pulls the subscriber opens (INGEST_STREAMS)",
+    )
     args = parser.parse_args()
+    if not 1 <= args.streams <= 16:
+        parser.error("--streams must be 1-16 (INGEST_STREAMS)")
 
     workdir = Path(tempfile.mkdtemp(prefix="latam-bench-ingest-"))
     stack = Stack(log_dir=workdir / "logs")
     pubsub_port, rest_port, metrics_port = free_port(), free_port(), free_port()
+    grpc_port = free_port()
     os.environ.update(
         {
             "BIGQUERY_EMULATOR_HOST": f"127.0.0.1:{rest_port}",
+            "BIGQUERY_EMULATOR_GRPC_HOST": f"127.0.0.1:{grpc_port}",
             "PUBSUB_EMULATOR_HOST": f"127.0.0.1:{pubsub_port}",
             "GCP_PROJECT": "latam-bench",
             "DJANGO_ENV_FILE": os.devnull,
             "DJANGO_SETTINGS_MODULE": "latam.settings",
             "METRICS_PORT": str(metrics_port),
+            "INGEST_STREAMS": str(args.streams),
             "LOG_LEVEL": "WARNING",
         }
     )
     django.setup()
     from django.conf import settings
 
+    from ingestion.deadletters import dead_letters_pull
     from ingestion.publishing import MessagePublisher, messages_publish
-    from latam.clients import pubsub_publisher
+    from latam.clients import pubsub_publisher, pubsub_subscriber
     from records import wiring
     from records.seeding import records_fake
 
@@ -75,7 +90,7 @@ def main() -> int:
     try:
         stack.start_pubsub_emulator(port=pubsub_port)
         stack.start_bigquery_emulator(
-            project="latam-bench", rest_port=rest_port, grpc_port=free_port(), data_dir=None
+            project="latam-bench", rest_port=rest_port, grpc_port=grpc_port, data_dir=None
         )
         manage = [sys.executable, "manage.py"]
         subprocess.run([*manage, "bootstrap"], cwd=REPO, check=True, timeout=120)
@@ -105,16 +120,33 @@ def main() -> int:
 
         def all_stored() -> bool:
             nonlocal peak_rss
-            peak_rss = max(peak_rss, metric_total(metrics_url, "process_resident_memory_bytes"))
-            stored = metric_total(metrics_url, "latam_ingest_messages_stored_total")
-            return stored >= args.messages
+            sample = metric_totals(
+                metrics_url, "process_resident_memory_bytes", "latam_ingest_messages_stored_total"
+            )
+            peak_rss = max(peak_rss, sample["process_resident_memory_bytes"])
+            return sample["latam_ingest_messages_stored_total"] >= args.messages
 
-        wait_for(
-            all_stored,
-            timeout=args.timeout,
-            what="the subscriber to store every message",
-            interval=0.25,  # scrapes cost the subscriber CPU: not too often
-        )
+        def exhausted() -> int:
+            """Messages Pub/Sub forwarded to the dead letters: attempts spent, not stored."""
+            subscriber = pubsub_subscriber()
+            subscription = subscriber.subscription_path(
+                settings.GCP_PROJECT, settings.PUBSUB_DEAD_LETTER_SUBSCRIPTION
+            )
+            return len(
+                dead_letters_pull(
+                    subscriber=subscriber, subscription=subscription, limit=args.messages, wait=1
+                )
+            )
+
+        try:
+            wait_for(
+                all_stored,
+                timeout=args.timeout,
+                what="the subscriber to store every message",
+                interval=0.25,  # scrapes cost the subscriber CPU: not too often
+            )
+        except StackError as error:
+            raise StackError(f"{error} ({exhausted()} dead-lettered by the emulator)") from None
         queryable = wait_for(
             lambda: repository.records_count() >= args.messages,
             timeout=args.timeout,
@@ -123,8 +155,12 @@ def main() -> int:
         )
         cpu = metric_total(metrics_url, "process_cpu_seconds_total") - cpu_before
         writes = metric_total(metrics_url, "latam_warehouse_queries_total", operation="insert")
+        write_seconds = metric_total(
+            metrics_url, "latam_warehouse_query_duration_seconds_sum", operation="insert"
+        )
         dead = metric_total(metrics_url, "latam_ingest_messages_dead_lettered_total")
         retried = metric_total(metrics_url, "latam_ingest_messages_retried_total")
+        attempts_exhausted = exhausted()
     finally:
         stack.stop_all()
 
@@ -137,14 +173,17 @@ def main() -> int:
         "msgs_per_s": round(args.messages / elapsed),
         "cpu_seconds_per_10k": round(cpu / args.messages * 10_000, 2),
         "writes_per_1000": round(writes / args.messages * 1000, 2),
+        "writes_under_way": round(write_seconds / elapsed, 2),
         "subscriber_peak_rss_mib": round(peak_rss / 2**20, 1),
         "dead_lettered": int(dead),
         "retried": int(retried),
+        "attempts_exhausted": attempts_exhausted,
         "batch_size": settings.INGEST_BATCH_SIZE,
+        "streams": args.streams,
     }
     print(
         f"\n{args.messages} messages{' (a backlog when it starts)' if args.backlog else ''}, "
-        f"one streaming-pull stream, batches of "
+        f"{args.streams} streaming-pull stream{'s' if args.streams > 1 else ''}, batches of "
         f"{settings.INGEST_BATCH_SIZE} / {settings.INGEST_BATCH_MAX_SECONDS} s"
     )
     since = "the subscriber started" if args.backlog else "the first publish"
@@ -154,12 +193,17 @@ def main() -> int:
     )
     print(f"subscriber CPU-s per 10,000 messages  {result['cpu_seconds_per_10k']}")
     print(f"warehouse write calls per 1,000       {result['writes_per_1000']}")
+    print(f"warehouse writes under way (average)  {result['writes_under_way']}")
     print(f"subscriber peak RSS                   {result['subscriber_peak_rss_mib']} MiB")
-    print(f"dead-lettered {result['dead_lettered']}, retried {result['retried']}")
+    print(
+        f"dead-lettered {result['dead_lettered']} (attempts exhausted "
+        f"{result['attempts_exhausted']}), retried {result['retried']}"
+    )
     out = REPO / "bench-results"
     out.mkdir(exist_ok=True)
-    name = "ingest-backlog.json" if args.backlog else "ingest.json"
-    (out / name).write_text(json.dumps(result, indent=2) + "\n")
+    name = "ingest" + ("-backlog" if args.backlog else "")
+    name += f"-streams-{args.streams}" if args.streams != 1 else ""
+    (out / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
     return 0
 
 

@@ -2,7 +2,7 @@
 
 import unicodedata
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 
 FIELDS = ("id", "nombre", "apellido", "pais")
@@ -18,21 +18,20 @@ class Record:
     pais: str
 
     def as_dict(self) -> dict[str, str]:
-        return asdict(self)
+        # Spelled out: dataclasses.asdict deep-copies field by field, ~15× slower, and
+        # this runs per row on the write path and on every page the API serves.
+        return {"id": self.id, "nombre": self.nombre, "apellido": self.apellido, "pais": self.pais}
 
 
 @dataclass(frozen=True, slots=True)
 class StoredRecord:
-    """A Record as the warehouse keeps it, with its lineage (latest `published_at` wins)."""
+    """A Record as the warehouse keeps it, with its lineage (latest `published_at` wins,
+    then the latest ingestion: a row stored twice, by a redelivery or a retried append,
+    never shows twice)."""
 
     record: Record
     published_at: datetime
     message_id: str | None = None
-
-    @property
-    def insert_id(self) -> str:
-        """Stable across redeliveries, so the warehouse can drop a repeated insert."""
-        return self.message_id or f"{self.record.id}@{self.published_at.isoformat()}"
 
 
 class RecordInvalid(ValueError):

@@ -39,9 +39,14 @@ class InMemoryRecordRepository:
         row = self._rows.get(record_id)
         return row.record if row else None
 
-    def records_list(self, *, limit: int, offset: int) -> list[Record]:
+    def records_list(
+        self, *, limit: int, offset: int = 0, after: str | None = None
+    ) -> list[Record]:
+        if after is not None and offset:
+            raise ValueError("records_list takes an offset or a cursor (after), not both")
         self._enter("list")
-        ordered = sorted(self._rows)
+        # Code point order is UTF-8 byte order: BigQuery's order of STRING values.
+        ordered = sorted(key for key in self._rows if after is None or key > after)
         return [self._rows[key].record for key in ordered[offset : offset + limit]]
 
     def records_count(self) -> int:

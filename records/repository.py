@@ -18,9 +18,11 @@ from google.api_core import exceptions as google_exceptions
 from google.auth import exceptions as auth_exceptions
 from google.cloud import bigquery
 from google.cloud.bigquery.table import Row
+from google.cloud.bigquery_storage_v1 import BigQueryWriteClient
 
 from records.entities import Record, StoredRecord
-from records.metrics import WAREHOUSE_LATENCY, WAREHOUSE_QUERIES
+from records.metrics import WAREHOUSE_BYTES_PROCESSED, WAREHOUSE_LATENCY, WAREHOUSE_QUERIES
+from records.storage_write import MAX_IDLE_SECONDS, AppendRowsWriter, rows_serialize
 
 logger = logging.getLogger(__name__)
 
@@ -52,11 +54,18 @@ _WAREHOUSE_FAILURES = (
 PERMANENT_REASONS = frozenset({"denied", "missing"})
 # BigQuery answers 403 for quotas and rate limits too: those pass.
 _TRANSIENT_FORBIDDEN = frozenset({"quotaExceeded", "rateLimitExceeded"})
+# A query whose bytes would exceed its maximum_bytes_billed, refused without charge: a 400
+# from jobs.query, or a failed job (which the client raises as a 500).
+_COST_REFUSED = "bytesBilledLimitExceeded"
+# Logged once per such refusal (WARNING, `operation` and `reason` only); a Terraform
+# log-based metric counts it and alerts (docs/runbooks/api-query-cost.md).
+COST_REFUSED_LOG = "warehouse query refused for its cost"
 
 
 class WarehouseUnavailable(Exception):
     """The warehouse cannot serve the call now: down, too slow, or refusing it.
-    `reason` is `unavailable` or `quota` (it passes), `denied` or `missing` (permanent)."""
+    `reason` is `unavailable` or `quota` (it passes), `denied` or `missing` (permanent), or
+    `cost` (a read query over its bytes bound: the API's own alert, not a writer's)."""
 
     def __init__(self, message: str, *, reason: str = "unavailable"):
         super().__init__(message)
@@ -76,6 +85,9 @@ def _failure(operation: str, error: Exception) -> WarehouseUnavailable:
     """The WarehouseUnavailable that a client, transport or auth failure means."""
     message = f"warehouse {operation} failed"
     code = getattr(error, "code", None)
+    details = getattr(error, "errors", None) or ()
+    if _COST_REFUSED in {item.get("reason") for item in details if isinstance(item, dict)}:
+        return WarehouseUnavailable(message, reason="cost")
     if isinstance(error, google_exceptions.BadRequest) or code == 413:
         return WarehouseRequestRefused(message, reason="request_refused")
     if isinstance(error, google_exceptions.NotFound):
@@ -97,7 +109,12 @@ class RecordRepository(Protocol):
 
     def record_get(self, *, record_id: str) -> Record | None: ...
 
-    def records_list(self, *, limit: int, offset: int) -> list[Record]: ...
+    def records_list(
+        self, *, limit: int, offset: int = 0, after: str | None = None
+    ) -> list[Record]:
+        """Up to `limit` records ordered by id: from the `offset`-th, or (keyset) those whose
+        id is greater than `after`. Raise ValueError when given both."""
+        ...
 
     def records_count(self) -> int: ...
 
@@ -124,7 +141,12 @@ class BigQueryRecordRepository:
         dataset: str,
         table: str,
         timeout: float,
+        max_bytes_billed: int | None = None,
+        write_client: Callable[[], BigQueryWriteClient],
+        append_stream_max_idle_seconds: float = MAX_IDLE_SECONDS,
     ):
+        """`write_client` builds the Storage Write API's client, at the first write (the
+        API's processes never write); `client` serves queries and table management."""
         for identifier in (project, dataset, table):
             if not _IDENTIFIER.match(identifier):
                 raise ValueError(f"invalid BigQuery identifier: {identifier!r}")
@@ -134,6 +156,15 @@ class BigQueryRecordRepository:
         self._timeout = timeout
         # Retries stop at the deadline so that one call is bounded as a whole.
         self._retry = bigquery.DEFAULT_RETRY.with_deadline(timeout)
+        self._max_bytes_billed = max_bytes_billed or None  # None, or 0: no bound
+        # Writes: AppendRows on the table's default stream (the Storage Write API).
+        self._writer = AppendRowsWriter(
+            client=write_client,
+            project=project,
+            dataset=dataset,
+            table=table,
+            max_idle_seconds=append_stream_max_idle_seconds,
+        )
         table_sql = f"`{self.table_id}`"
         columns = "SELECT id, nombre, apellido, pais"
         latest = (
@@ -148,6 +179,10 @@ class BigQueryRecordRepository:
         self._sql_list = (
             f"{columns} FROM {table_sql} {latest} ORDER BY id LIMIT @limit OFFSET @offset"
         )
+        # Keyset: the table is clustered on id, so BigQuery skips the blocks before @after.
+        self._sql_list_after = (
+            f"{columns} FROM {table_sql} WHERE id > @after {latest} ORDER BY id LIMIT @limit"
+        )
         self._sql_count = f"SELECT COUNT(DISTINCT id) AS total FROM {table_sql}"  # noqa: S608
 
     @contextmanager
@@ -159,14 +194,20 @@ class BigQueryRecordRepository:
             outcome = "ok"
         except _WAREHOUSE_FAILURES as error:
             failure = _failure(operation, error)
-            logger.warning(
-                "warehouse call failed",
-                extra={
-                    "operation": operation,
-                    "error_type": type(error).__name__,
-                    "reason": failure.reason,
-                },
-            )
+            if failure.reason == "cost":
+                outcome = "cost_refused"
+                logger.warning(
+                    COST_REFUSED_LOG, extra={"operation": operation, "reason": failure.reason}
+                )
+            else:
+                logger.warning(
+                    "warehouse call failed",
+                    extra={
+                        "operation": operation,
+                        "error_type": type(error).__name__,
+                        "reason": failure.reason,
+                    },
+                )
             raise failure from error
         finally:
             WAREHOUSE_QUERIES.labels(operation, outcome).inc()
@@ -182,13 +223,23 @@ class BigQueryRecordRepository:
         with self._call(operation):
             rows = self._client.query_and_wait(
                 sql,
-                job_config=bigquery.QueryJobConfig(query_parameters=params, use_query_cache=True),
+                job_config=bigquery.QueryJobConfig(
+                    query_parameters=params,
+                    use_query_cache=True,
+                    # Over it, refused without charge (reason cost). BigQuery checks its
+                    # estimate, which on a clustered table is before pruning: the bytes of
+                    # the columns read, in every row.
+                    maximum_bytes_billed=self._max_bytes_billed,
+                    # The job ends with the call's bound rather than running on unread.
+                    job_timeout_ms=int(self._timeout * 1000),
+                ),
                 api_timeout=self._timeout,
                 wait_timeout=self._timeout,
                 retry=self._retry,
                 # None turns job retries off, as documented; the annotation omits None.
                 job_retry=None,  # type: ignore[arg-type]
             )
+            WAREHOUSE_BYTES_PROCESSED.labels(operation).inc(rows.total_bytes_processed or 0)
             return convert(list(rows))
 
     def record_get(self, *, record_id: str) -> Record | None:
@@ -196,44 +247,34 @@ class BigQueryRecordRepository:
         rows = self._query("get", self._sql_get, params, _records_from_rows)
         return rows[0] if rows else None
 
-    def records_list(self, *, limit: int, offset: int) -> list[Record]:
-        params = [
-            bigquery.ScalarQueryParameter("limit", "INT64", limit),
-            bigquery.ScalarQueryParameter("offset", "INT64", offset),
-        ]
-        return self._query("list", self._sql_list, params, _records_from_rows)
+    def records_list(
+        self, *, limit: int, offset: int = 0, after: str | None = None
+    ) -> list[Record]:
+        limit_param = bigquery.ScalarQueryParameter("limit", "INT64", limit)
+        if after is None:
+            params = [limit_param, bigquery.ScalarQueryParameter("offset", "INT64", offset)]
+            return self._query("list", self._sql_list, params, _records_from_rows)
+        if offset:
+            raise ValueError("records_list takes an offset or a cursor (after), not both")
+        params = [limit_param, bigquery.ScalarQueryParameter("after", "STRING", after)]
+        return self._query("list_after", self._sql_list_after, params, _records_from_rows)
 
     def records_count(self) -> int:
         return self._query("count", self._sql_count, [], lambda rows: int(rows[0]["total"]))
 
     def records_insert(self, *, rows: Sequence[StoredRecord]) -> dict[int, str]:
+        """One AppendRows request (records/storage_write.py), answered before this returns:
+        the rows are committed then. Rows the table refuses come back by index (BigQuery
+        writes none of a request with such rows: the others are sent again, alone)."""
         if not rows:
             return {}
-        ingested_at = datetime.now(UTC).isoformat()
-        payload = [
-            {
-                **row.record.as_dict(),
-                "message_id": row.message_id,
-                "published_at": row.published_at.isoformat(),
-                "ingested_at": ingested_at,
-            }
-            for row in rows
-        ]
+        serialized = rows_serialize(rows, ingested_at=datetime.now(UTC))
         with self._call("insert"):
-            errors = self._client.insert_rows_json(
-                self.table_id,
-                payload,
-                row_ids=[row.insert_id for row in rows],
-                # A refused row must not stop the others (BigQuery's default does).
-                skip_invalid_rows=True,
-                timeout=self._timeout,
-                retry=self._retry,
-            )
-        return {
-            error["index"]: "; ".join(e.get("reason", "invalid") for e in error["errors"])
-            or "invalid"
-            for error in errors
-        }
+            return self._writer.append(serialized, timeout=self._timeout)
+
+    def close(self) -> None:
+        """End the write streams held open (the next write opens one again)."""
+        self._writer.close()
 
     def warehouse_ping(self) -> None:
         with self._call("ping"):

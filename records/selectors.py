@@ -34,18 +34,20 @@ def record_get(*, record_id: str) -> Record | None:
     return _record(data)
 
 
-def records_list(*, limit: int, offset: int) -> list[Record]:
+def records_list(*, limit: int, offset: int = 0, after: str | None = None) -> list[Record]:
+    """A page by offset, or (keyset) the records whose id follows `after`: each its own key,
+    kept RECORDS_LIST_CACHE_TTL seconds."""
+
     def page_load() -> list[dict[str, str]]:
-        page = [
-            r.as_dict() for r in wiring.record_repository().records_list(limit=limit, offset=offset)
-        ]
+        records = wiring.record_repository().records_list(limit=limit, offset=offset, after=after)
+        page = [r.as_dict() for r in records]
         # A page is as fresh as a point read: prime those, so that a consumer paging
         # through the collection and then fetching details costs no more queries.
         cache_prime(entries={_key("get", r["id"]): r for r in page}, ttl=settings.RECORDS_CACHE_TTL)
         return page
 
     page = cached(
-        key=_key("list", limit, offset),
+        key=_key("list", limit, offset) if after is None else _key("list_after", limit, after),
         kind="list",
         ttl=lambda _: settings.RECORDS_LIST_CACHE_TTL,
         compute=page_load,
@@ -54,19 +56,27 @@ def records_list(*, limit: int, offset: int) -> list[Record]:
 
 
 def records_count() -> int:
+    """COUNT(DISTINCT id) reads the id of every row: one key, whatever the page, kept
+    RECORDS_COUNT_CACHE_TTL seconds (longer than pages)."""
     return cached(
         key=_key("count"),
         kind="count",
-        ttl=lambda _: settings.RECORDS_LIST_CACHE_TTL,
+        ttl=lambda _: settings.RECORDS_COUNT_CACHE_TTL,
         compute=lambda: wiring.record_repository().records_count(),
     )
 
 
 class RecordSequence:
-    """All records ordered by id, as DRF's paginator wants them: `count()` and slicing."""
+    """All records ordered by id, as the paginator wants them: `count()`, slicing (offset
+    pages) and `after()` (keyset pages)."""
 
     def count(self) -> int:
         return records_count()
 
     def __getitem__(self, window: slice) -> list[Record]:
         return records_list(limit=window.stop - window.start, offset=window.start)
+
+    def after(self, record_id: str, *, limit: int) -> tuple[list[Record], bool]:
+        # One record more than the page tells whether another page follows (same bytes).
+        page = records_list(limit=limit + 1, after=record_id)
+        return page[:limit], len(page) > limit

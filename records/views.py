@@ -1,5 +1,6 @@
 """HTTP interface of the read side: parse the request, call a selector, shape the answer."""
 
+from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import viewsets
@@ -38,7 +39,23 @@ class RecordViewSet(viewsets.ViewSet):
         summary="List records ordered by id",
         parameters=[
             OpenApiParameter("limit", OpenApiTypes.INT, description="1–1000, default 100"),
-            OpenApiParameter("offset", OpenApiTypes.INT, description="≥ 0, default 0"),
+            OpenApiParameter(
+                "offset",
+                OpenApiTypes.INT,
+                description=(
+                    f"0–{settings.API_MAX_OFFSET}, default 0. An offset page reads every row"
+                    " and sorts the records before it: deeper pages are read by `cursor`"
+                ),
+            ),
+            OpenApiParameter(
+                "cursor",
+                OpenApiTypes.STR,
+                description=(
+                    'Opaque token from a `Link` rel="next": the page of the records that'
+                    " follow the previous page (keyset pagination, cheap at any depth). Not"
+                    " with `offset`; a malformed cursor is a 400"
+                ),
+            ),
             OpenApiParameter(
                 "X-Total-Count",
                 OpenApiTypes.INT,
@@ -51,7 +68,10 @@ class RecordViewSet(viewsets.ViewSet):
                 OpenApiTypes.STR,
                 OpenApiParameter.HEADER,
                 response=[200],
-                description='RFC 8288 links to the rel="next" and rel="prev" pages',
+                description=(
+                    'RFC 8288 links: rel="next" (by offset within the maximum offset, by'
+                    ' cursor beyond it and on cursor pages), rel="prev" (offset pages only)'
+                ),
             ),
             _retry_after,
         ],
@@ -65,13 +85,7 @@ class RecordViewSet(viewsets.ViewSet):
     )
     def list(self, request: Request) -> Response:
         paginator = HeaderLimitOffsetPagination()
-        # DRF's limit/offset paginator only counts and slices what it is given; its stub
-        # asks for a QuerySet.
-        page: list[Record] | None = paginator.paginate_queryset(
-            RecordSequence(),  # type: ignore[arg-type]
-            request,
-            view=self,
-        )
+        page: list[Record] = paginator.paginate_records(RecordSequence(), request)
         # many=True takes a list of instances (a ListSerializer); the stub types one.
         serializer = RecordSerializer(page, many=True)  # type: ignore[arg-type]
         return paginator.get_paginated_response(serializer.data)

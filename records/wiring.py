@@ -9,7 +9,7 @@ import functools
 
 from django.conf import settings
 
-from latam.clients import bigquery_client
+from latam.clients import bigquery_client, bigquery_write_client
 from records.repository import BigQueryRecordRepository, RecordRepository
 
 
@@ -17,8 +17,10 @@ from records.repository import BigQueryRecordRepository, RecordRepository
 def record_repository() -> RecordRepository:
     return BigQueryRecordRepository(
         client=bigquery_client(),
+        write_client=bigquery_write_client,  # built at the first write only
         project=settings.GCP_PROJECT,
         dataset=settings.BIGQUERY_DATASET,
         table=settings.BIGQUERY_TABLE,
         timeout=settings.BIGQUERY_TIMEOUT_SECONDS,
+        max_bytes_billed=settings.BIGQUERY_MAX_BYTES_BILLED,
     )

@@ -384,6 +384,7 @@ class Run:
     logs: Path
     bigquery: str
     pubsub: str
+    bigquery_grpc: str = "127.0.0.1:9"  # bqemulator's Storage Write API (row writes)
     secret_key: str = field(default_factory=lambda: secrets.token_urlsafe(50))
     containers: list[str] = field(default_factory=list)
 
@@ -406,6 +407,7 @@ class Run:
         base = {
             "GCP_PROJECT": PROJECT,
             "BIGQUERY_EMULATOR_HOST": self.bigquery,
+            "BIGQUERY_EMULATOR_GRPC_HOST": self.bigquery_grpc,
             "PUBSUB_EMULATOR_HOST": self.pubsub,
         }
         for key, value in {**base, **env}.items():
@@ -607,6 +609,7 @@ def check_running(run: Run, figures: dict) -> None:
             "GCP_PROJECT": PROJECT,
             "PUBSUB_EMULATOR_HOST": run.pubsub,
             "BIGQUERY_EMULATOR_HOST": run.bigquery,
+            "BIGQUERY_EMULATOR_GRPC_HOST": run.bigquery_grpc,
         },
         capture_output=True,
         text=True,
@@ -693,12 +696,13 @@ def check(dockerfile: Path, state: Path, rebuild_base: bool) -> dict[str, float]
         say("==> no DJANGO_SECRET_KEY, no emulator: the API must refuse to start")
         check_refuses_without_secret(run)
         say("==> emulators (bqemulator, Pub/Sub emulator) on free loopback ports")
-        bq_port, ps_port = free_port(), free_port()
+        bq_port, bq_grpc_port, ps_port = free_port(), free_port(), free_port()
         stack.start_bigquery_emulator(
-            project=PROJECT, rest_port=bq_port, grpc_port=free_port(), data_dir=None
+            project=PROJECT, rest_port=bq_port, grpc_port=bq_grpc_port, data_dir=None
         )
         stack.start_pubsub_emulator(port=ps_port)
         run.bigquery, run.pubsub = f"127.0.0.1:{bq_port}", f"127.0.0.1:{ps_port}"
+        run.bigquery_grpc = f"127.0.0.1:{bq_grpc_port}"
         check_running(run, figures)
     except BaseException:
         run.dump_logs()

@@ -58,6 +58,19 @@ def metric_total(metrics_url: str, name: str, **labels: str) -> float:
     )
 
 
+def metric_totals(metrics_url: str, *names: str) -> dict[str, float]:
+    """Several samples' sums (all labels) from one scrape: a benchmark that polls should
+    scrape once per poll, since each scrape costs the measured process CPU."""
+    with urllib.request.urlopen(f"{metrics_url}/metrics", timeout=10) as response:  # noqa: S310
+        text = response.read().decode()
+    totals = dict.fromkeys(names, 0.0)
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name in totals:
+                totals[sample.name] += sample.value
+    return totals
+
+
 def pubsub_emulator_binary() -> Path:
     """Where the official emulator is: PUBSUB_EMULATOR_BIN, gcloud's SDK root, or usual roots."""
     if not shutil.which("java"):
@@ -154,14 +167,17 @@ class Stack:
         self, *, project: str, rest_port: int, grpc_port: int, data_dir: Path | None
     ) -> None:
         duckdb_spatial_install()
-        bqemulator = Path(sys.executable).parent / "bqemulator"
         storage = ["--persistent", "--data-dir", str(data_dir)] if data_dir else ["--ephemeral"]
         if data_dir:
             data_dir.mkdir(parents=True, exist_ok=True)
         self.start(
             "bqemulator",
             [
-                str(bqemulator),
+                # bqemulator itself, its Storage Write API made safe beside its REST API
+                # (scripts/bqemulator_serial.py).
+                sys.executable,
+                "-m",
+                "scripts.bqemulator_serial",
                 "start",
                 "--project",
                 project,
@@ -175,6 +191,7 @@ class Stack:
             ],
         )
         self.wait_for_port("bqemulator", rest_port)
+        self.wait_for_port("bqemulator", grpc_port)  # the Storage Write API (row writes)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -184,6 +201,7 @@ def run(args: argparse.Namespace) -> int:
     env = {
         "PUBSUB_EMULATOR_HOST": "127.0.0.1:8085",
         "BIGQUERY_EMULATOR_HOST": "127.0.0.1:9050",
+        "BIGQUERY_EMULATOR_GRPC_HOST": "127.0.0.1:9060",
     }
     os.environ.update({key: os.environ.get(key, value) for key, value in env.items()})
     stopping = False
@@ -198,6 +216,7 @@ def run(args: argparse.Namespace) -> int:
         ports = (
             (8085, "Pub/Sub emulator"),
             (9050, "BigQuery emulator"),
+            (9060, "BigQuery emulator (gRPC)"),
             (8000, "API"),
             (9101, "API metrics"),
             (9100, "subscriber metrics"),
@@ -232,7 +251,8 @@ def run(args: argparse.Namespace) -> int:
             "  health         http://127.0.0.1:8000/healthz  http://127.0.0.1:8000/readyz\n"
             "  API metrics    http://127.0.0.1:9101/metrics\n"
             "  subscriber     metrics http://127.0.0.1:9100/metrics\n"
-            "  Pub/Sub        127.0.0.1:8085 (emulator)   BigQuery 127.0.0.1:9050 (bqemulator)\n"
+            "  Pub/Sub        127.0.0.1:8085 (emulator)\n"
+            "  BigQuery       127.0.0.1:9050 (bqemulator REST), 127.0.0.1:9060 (its gRPC)\n"
             f"  logs           {stack.log_dir}/\n"
             "  publish        .venv/bin/python manage.py publish --fake 1000\n"
             "  dead letters   .venv/bin/python manage.py dead_letters\n",

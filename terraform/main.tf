@@ -150,6 +150,39 @@ resource "google_secret_manager_secret_iam_member" "django_secret_key_accessors"
   member    = "serviceAccount:${each.value}"
 }
 
+# What the subscriber's metrics collector sidecar scrapes (a RunMonitoring document, read
+# from /etc/rungmp/config.yaml): METRICS_PORT on the instance's loopback, every 30 s.
+# Nothing secret in it; Secret Manager is how Cloud Run mounts a file.
+resource "google_secret_manager_secret" "subscriber_metrics_config" {
+  project   = var.project_id
+  secret_id = "latam-subscriber-metrics-config"
+
+  replication {
+    auto {}
+  }
+
+  depends_on = [google_project_service.enabled]
+}
+
+resource "google_secret_manager_secret_version" "subscriber_metrics_config" {
+  secret = google_secret_manager_secret.subscriber_metrics_config.id
+  secret_data = yamlencode({
+    apiVersion = "monitoring.googleapis.com/v1beta"
+    kind       = "RunMonitoring"
+    metadata   = { name = var.subscriber_name }
+    spec = {
+      endpoints = [{ port = var.subscriber_metrics_port, path = "/metrics", interval = "30s" }]
+    }
+  })
+}
+
+resource "google_secret_manager_secret_iam_member" "subscriber_metrics_config_accessor" {
+  project   = var.project_id
+  secret_id = google_secret_manager_secret.subscriber_metrics_config.secret_id
+  role      = "roles/secretmanager.secretAccessor"
+  member    = "serviceAccount:${module.iam.subscriber_service_account_email}"
+}
+
 module "redis" {
   source = "./modules/redis"
   count  = var.enable_redis ? 1 : 0
@@ -169,43 +202,48 @@ module "redis" {
 module "run" {
   source = "./modules/run"
 
-  project_id                       = var.project_id
-  project_number                   = local.project_number
-  region                           = var.region
-  image                            = var.image
-  api_service_name                 = var.api_service_name
-  subscriber_name                  = var.subscriber_name
-  api_service_account_email        = module.iam.api_service_account_email
-  subscriber_service_account_email = module.iam.subscriber_service_account_email
-  api_min_instances                = var.api_min_instances
-  api_max_instances                = var.api_max_instances
-  gunicorn_workers                 = var.gunicorn_workers
-  gunicorn_threads                 = var.gunicorn_threads
-  api_cpu                          = var.api_cpu
-  api_memory                       = var.api_memory
-  api_request_timeout              = var.api_request_timeout
-  api_throttle_rate                = var.api_throttle_rate
-  api_ingress                      = var.api_ingress
-  subscriber_instance_count        = var.subscriber_instance_count
-  subscriber_cpu                   = var.subscriber_cpu
-  subscriber_memory                = var.subscriber_memory
-  metrics_port                     = var.subscriber_metrics_port
-  app_env                          = local.app_env
-  secret_key_secret_id             = google_secret_manager_secret.django_secret_key.secret_id
-  invokers                         = var.api_invokers
-  allow_public_access              = var.allow_public_access
-  enable_redis                     = var.enable_redis
-  vpc_network                      = one(module.redis[*].network_id)
-  vpc_subnetwork                   = one(module.redis[*].subnetwork_id)
-  cache_url_secret_id              = one(module.redis[*].cache_url_secret_id)
-  cache_ca_secret_id               = one(module.redis[*].cache_ca_secret_id)
-  deletion_protection              = var.deletion_protection
-  labels                           = var.labels
+  project_id                         = var.project_id
+  project_number                     = local.project_number
+  region                             = var.region
+  image                              = var.image
+  api_service_name                   = var.api_service_name
+  subscriber_name                    = var.subscriber_name
+  api_service_account_email          = module.iam.api_service_account_email
+  subscriber_service_account_email   = module.iam.subscriber_service_account_email
+  api_min_instances                  = var.api_min_instances
+  api_max_instances                  = var.api_max_instances
+  gunicorn_workers                   = var.gunicorn_workers
+  gunicorn_threads                   = var.gunicorn_threads
+  api_cpu                            = var.api_cpu
+  api_memory                         = var.api_memory
+  api_request_timeout                = var.api_request_timeout
+  api_throttle_rate                  = var.api_throttle_rate
+  api_ingress                        = var.api_ingress
+  subscriber_instance_count          = var.subscriber_instance_count
+  subscriber_streams                 = var.subscriber_streams
+  subscriber_cpu                     = var.subscriber_cpu
+  subscriber_memory                  = var.subscriber_memory
+  metrics_port                       = var.subscriber_metrics_port
+  metrics_collector_image            = var.subscriber_metrics_collector_image
+  metrics_collector_config_secret_id = google_secret_manager_secret.subscriber_metrics_config.secret_id
+  metrics_collector_config_version   = google_secret_manager_secret_version.subscriber_metrics_config.version
+  app_env                            = local.app_env
+  secret_key_secret_id               = google_secret_manager_secret.django_secret_key.secret_id
+  invokers                           = var.api_invokers
+  allow_public_access                = var.allow_public_access
+  enable_redis                       = var.enable_redis
+  vpc_network                        = one(module.redis[*].network_id)
+  vpc_subnetwork                     = one(module.redis[*].subnetwork_id)
+  cache_url_secret_id                = one(module.redis[*].cache_url_secret_id)
+  cache_ca_secret_id                 = one(module.redis[*].cache_ca_secret_id)
+  deletion_protection                = var.deletion_protection
+  labels                             = var.labels
 
   # Revisions only become ready once their identities can read their secrets
   # and the dataset/subscription grants exist.
   depends_on = [
     google_secret_manager_secret_iam_member.django_secret_key_accessors,
+    google_secret_manager_secret_iam_member.subscriber_metrics_config_accessor,
     module.iam,
     module.redis,
   ]
@@ -245,6 +283,8 @@ module "monitoring" {
   alert_email                      = var.alert_email
   runbook_base_url                 = local.runbook_base_url
   slo_goal                         = var.slo_availability_goal
+  freshness_goal                   = var.slo_freshness_goal
+  freshness_seconds                = var.slo_freshness_seconds
   error_ratio_threshold            = var.alert_error_ratio_threshold
   latency_p95_threshold_ms         = var.alert_latency_p95_ms
   oldest_unacked_threshold_seconds = var.alert_oldest_unacked_seconds

@@ -403,6 +403,17 @@ variable "subscriber_instance_count" {
   }
 }
 
+variable "subscriber_streams" {
+  description = "Streaming pulls each subscriber instance opens on the subscription (INGEST_STREAMS), each with a writer thread; the instance's flow control is split between them. Throughput grows with streams until the instance's CPU is spent, then with subscriber_instance_count (docs/runbooks/ingest-backlog.md)."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.subscriber_streams >= 1 && var.subscriber_streams <= 16 && floor(var.subscriber_streams) == var.subscriber_streams
+    error_message = "subscriber_streams must be a whole number from 1 to 16 (what run_subscriber accepts)."
+  }
+}
+
 variable "subscriber_cpu" {
   description = "vCPUs per subscriber instance."
   type        = string
@@ -439,6 +450,17 @@ variable "subscriber_metrics_port" {
 # ---------------------------------------------------------------------------
 # Memorystore (optional API cache)
 # ---------------------------------------------------------------------------
+
+variable "subscriber_metrics_collector_image" {
+  description = "Sidecar that sends the subscriber's Prometheus metrics to Cloud Monitoring (Managed Service for Prometheus' collector for Cloud Run; the freshness SLO reads them). A pinned tag or digest."
+  type        = string
+  default     = "us-docker.pkg.dev/cloud-ops-agents-artifacts/cloud-run-gmp-sidecar/cloud-run-gmp-sidecar:1.2.0"
+
+  validation {
+    condition     = can(regex("(:[0-9]+\\.[0-9]+\\.[0-9]+|@sha256:[0-9a-f]{64})$", var.subscriber_metrics_collector_image))
+    error_message = "subscriber_metrics_collector_image must be pinned: a version tag (x.y.z) or a digest, never latest."
+  }
+}
 
 variable "enable_redis" {
   description = "Create a Memorystore Redis instance (TLS), a VPC path to it, and set CACHE_URL and CACHE_REDIS_CA_FILE on the API. Off, each gunicorn worker caches in its own memory: throttling (API_THROTTLE_RATE) and query coalescing then count per process, not per service."
@@ -561,6 +583,28 @@ variable "slo_availability_goal" {
   validation {
     condition     = var.slo_availability_goal > 0.9 && var.slo_availability_goal < 1
     error_message = "slo_availability_goal must be between 0.9 and 1 (exclusive)."
+  }
+}
+
+variable "slo_freshness_goal" {
+  description = "Freshness SLO: fraction of stored records that must be queryable within slo_freshness_seconds of their publish, over 28 rolling days."
+  type        = number
+  default     = 0.99
+
+  validation {
+    condition     = var.slo_freshness_goal > 0.9 && var.slo_freshness_goal < 1
+    error_message = "slo_freshness_goal must be between 0.9 and 1 (exclusive)."
+  }
+}
+
+variable "slo_freshness_seconds" {
+  description = "Freshness objective (s): publish to queryable. A bucket bound of the subscriber's latam_ingest_publish_to_stored_seconds histogram, so the SLO's cut is exact."
+  type        = number
+  default     = 60
+
+  validation {
+    condition     = contains([1, 2, 5, 10, 15, 20, 30, 45, 60, 90, 120, 300, 600, 1800, 3600], var.slo_freshness_seconds)
+    error_message = "slo_freshness_seconds must be a bucket bound of latam_ingest_publish_to_stored_seconds from 1 s: 1, 2, 5, 10, 15, 20, 30, 45, 60, 90, 120, 300, 600, 1800 or 3600."
   }
 }
 

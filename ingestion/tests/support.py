@@ -8,7 +8,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -21,7 +21,7 @@ from prometheus_client import REGISTRY
 
 from ingestion.deadletters import DeadLetters, dead_letters_pull, dead_letters_settle
 from ingestion.subscriber import Batching, Ingestor
-from latam.clients import bigquery_client, pubsub_subscriber
+from latam.clients import bigquery_client, pubsub_publisher, pubsub_subscriber
 from records.fakes import InMemoryRecordRepository
 from scripts.devstack import REPO, free_port, metric_total
 
@@ -251,6 +251,110 @@ class Harness:
         return message
 
 
+class FakeStream:
+    """The streaming-pull future `client.subscribe` returns: open until cancelled, or until
+    a test fails it. `closes=False`: its result never comes (a stream stuck closing)."""
+
+    def __init__(
+        self,
+        subscription: str = "",
+        callback: Callable | None = None,
+        flow_control: object = None,
+        on_cancel: Callable[["FakeStream"], None] | None = None,
+    ):
+        self.subscription = subscription
+        self.callback = callback
+        self.flow_control = flow_control
+        self.on_cancel = on_cancel
+        self.cancelled = threading.Event()
+        self.closes = True
+        self.scheduler: object = None  # what `subscribe` was given
+        self._error: BaseException | None = None
+
+    def deliver(self, message: FakeMessage) -> None:
+        """What the client does with each message: hand it to the callback."""
+        assert self.callback is not None
+        self.callback(message)
+
+    def fail(self, error: BaseException) -> None:
+        """The stream fails for good (the client gave up on it)."""
+        self._error = error
+
+    def done(self) -> bool:
+        return self.cancelled.is_set() or self._error is not None
+
+    def cancel(self) -> bool:
+        if self.on_cancel and not self.cancelled.is_set():
+            self.on_cancel(self)
+        self.cancelled.set()
+        return True
+
+    def result(self, timeout: float) -> None:
+        if self._error is not None:
+            raise self._error
+        if not self.closes:
+            time.sleep(timeout)
+            raise TimeoutError
+        self.cancelled.wait(timeout)
+
+
+class FakeSubscriberClient:
+    """What `subscriber_run` uses of a SubscriberClient: each `subscribe` opens a FakeStream."""
+
+    def __init__(self, on_cancel: Callable[[FakeStream], None] | None = None):
+        self.streams: list[FakeStream] = []
+        self._on_cancel = on_cancel
+
+    def subscribe(
+        self,
+        subscription: str,
+        callback: Callable,
+        *,
+        flow_control,
+        scheduler=None,
+        await_callbacks_on_shutdown,
+    ) -> FakeStream:
+        assert await_callbacks_on_shutdown, "shutdown must wait for callbacks under way"
+        stream = FakeStream(subscription, callback, flow_control, on_cancel=self._on_cancel)
+        stream.scheduler = scheduler
+        self.streams.append(stream)
+        return stream
+
+    def subscription_path(self, project: str, subscription: str) -> str:
+        return f"projects/{project}/subscriptions/{subscription}"
+
+
+def publish_records(topology: Topology, ids: Iterable[str]) -> set[str]:
+    """Publish one valid record per id to the test's topic; wait until all are published."""
+    publisher = pubsub_publisher()
+    ids = list(ids)
+    futures = [
+        publisher.publish(
+            topology.topic,
+            json.dumps(
+                {"id": i, "nombre": "Nombre", "apellido": "Apellido", "pais": "Perú"}
+            ).encode(),
+        )
+        for i in ids
+    ]
+    for future in futures:
+        future.result(timeout=30)
+    return set(ids)
+
+
+def log_events(log: Path, message: str) -> list[dict]:
+    """The JSON log lines of a process whose `message` is this."""
+    events = []
+    for line in log.read_text(errors="replace").splitlines():
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(event, dict) and event.get("message") == message:
+            events.append(event)
+    return events
+
+
 class Subscriber:
     """One `manage.py run_subscriber` process on the test's topology and table."""
 
@@ -261,6 +365,7 @@ class Subscriber:
             "DJANGO_ENV_FILE": os.devnull,
             "GCP_PROJECT": settings.GCP_PROJECT,
             "BIGQUERY_EMULATOR_HOST": settings.BIGQUERY_EMULATOR_HOST,
+            "BIGQUERY_EMULATOR_GRPC_HOST": settings.BIGQUERY_EMULATOR_GRPC_HOST,
             "BIGQUERY_TABLE": settings.BIGQUERY_TABLE,
             "PUBSUB_EMULATOR_HOST": settings.PUBSUB_EMULATOR_HOST,
             "PUBSUB_SUBSCRIPTION": settings.PUBSUB_SUBSCRIPTION,

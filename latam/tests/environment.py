@@ -18,6 +18,7 @@ os.environ.update(
     {
         "GCP_PROJECT": "latam-test",
         "BIGQUERY_EMULATOR_HOST": "127.0.0.1:9",
+        "BIGQUERY_EMULATOR_GRPC_HOST": "127.0.0.1:9",
         "PUBSUB_EMULATOR_HOST": "127.0.0.1:9",
         "CACHE_URL": "locmemcache://tests",
         "API_THROTTLE_RATE": "",

@@ -41,3 +41,35 @@ def test_a_stack_stops_every_process_it_started(tmp_path):
 
     assert sleeper.poll() is not None
     assert stack.processes == {}
+
+
+def test_metric_totals_reads_several_samples_from_one_scrape(monkeypatch):
+    text = (
+        "# TYPE stored_total counter\n"
+        'stored_total{stream="0"} 3.0\n'
+        'stored_total{stream="1"} 4.0\n'
+        "# TYPE rss gauge\n"
+        "rss 2048.0\n"
+    )
+    scrapes = []
+
+    class Response:
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def read(self):
+            return text.encode()
+
+    def urlopen(url, timeout):
+        scrapes.append(url)
+        return Response()
+
+    monkeypatch.setattr(devstack.urllib.request, "urlopen", urlopen)
+
+    totals = devstack.metric_totals("http://127.0.0.1:9", "stored_total", "rss", "absent")
+
+    assert totals == {"stored_total": 7.0, "rss": 2048.0, "absent": 0.0}
+    assert scrapes == ["http://127.0.0.1:9/metrics"]

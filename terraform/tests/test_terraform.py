@@ -42,13 +42,17 @@ ALLOWED_ROLES = {
     "roles/iam.serviceAccountUser",
     "roles/iam.serviceAccountTokenCreator",
     "roles/iam.workloadIdentityUser",
+    "roles/monitoring.metricWriter",
 }
-# Roles that may be bound at project level (BigQuery query/copy jobs live in a project),
-# and the only accounts that may hold them: the API (queries) and the DR copy.
-PROJECT_LEVEL_ROLES = {"roles/bigquery.jobUser"}
-PROJECT_LEVEL_MEMBERS = {
-    "serviceAccount:${google_service_account.api.email}",
-    "serviceAccount:${google_service_account.dr_copy[0].email}",
+# Roles that may be bound at project level, and the only accounts that may hold each:
+# BigQuery query/copy jobs live in a project (the API's queries, the DR copy), and so do
+# metrics (the subscriber's collector sidecar writes its Prometheus metrics).
+PROJECT_LEVEL_GRANTS = {
+    "roles/bigquery.jobUser": {
+        "serviceAccount:${google_service_account.api.email}",
+        "serviceAccount:${google_service_account.dr_copy[0].email}",
+    },
+    "roles/monitoring.metricWriter": {"serviceAccount:${google_service_account.subscriber.email}"},
 }
 # The GitHub repository the WIF tests plug in for var.github_repository.
 GITHUB_REPOSITORY = "example-org/latam"
@@ -447,14 +451,16 @@ def test_every_granted_role_is_allow_listed(resources: list[Resource]) -> None:
     )
 
 
-def test_project_level_grants_are_only_bigquery_job_user(resources: list[Resource]) -> None:
+def test_project_level_grants_are_only_jobs_and_metric_writes(resources: list[Resource]) -> None:
     grants = of_type(resources, "google_project_iam_member")
 
     assert grants
-    assert {r.body["role"] for r in grants} <= PROJECT_LEVEL_ROLES
-    assert {r.body["member"] for r in grants} <= PROJECT_LEVEL_MEMBERS, (
-        "only the API (queries) and the DR copy run BigQuery jobs"
-    )
+    for grant in grants:
+        role, member = grant.body["role"], grant.body["member"]
+        assert role in PROJECT_LEVEL_GRANTS, f"{grant.address}: {role} at project level"
+        assert member in PROJECT_LEVEL_GRANTS[role], (
+            f"{grant.address}: only {PROJECT_LEVEL_GRANTS[role]} may hold {role}"
+        )
 
 
 def grants_to(resources: list[Resource], account: str) -> dict[str, tuple[str, str]]:
@@ -474,6 +480,7 @@ def grants_to(resources: list[Resource], account: str) -> dict[str, tuple[str, s
                     "repository",
                     "service_account_id",
                     "name",
+                    "project",
                 )
                 if key in grant.body
             )
@@ -489,6 +496,7 @@ def test_subscriber_gets_exactly_what_its_code_calls(resources: list[Resource]) 
         ("roles/pubsub.subscriber", "${var.subscription_name}"),
         ("roles/pubsub.publisher", "${var.dead_letter_topic_name}"),
         (TABLE_WRITER_ROLE, "${var.table_id}"),
+        ("roles/monitoring.metricWriter", "${var.project_id}"),  # its collector sidecar
     }
     assert role.name == "records_table_writer"
     assert role.body["permissions"] == TABLE_WRITER_PERMISSIONS
@@ -855,6 +863,41 @@ def test_subscriber_runs_the_management_command_always_on(resources: list[Resour
     assert env["for_each"] == "${local.subscriber_env}"
 
 
+def test_subscriber_instances_and_streams_per_instance_are_variables_wired_through(
+    parsed: dict, resources: list[Resource], root_variables: dict, locals_by_dir: dict
+) -> None:
+    """N processes (worker pool instances) × streams per process: both are root variables
+    that reach the worker pool, and the streams' bounds are what run_subscriber accepts."""
+    pool = the(resources, "google_cloud_run_v2_worker_pool", "subscriber")
+    run_call = first(
+        next(b["run"] for b in parsed[TERRAFORM_DIR / "main.tf"]["module"] if "run" in b)
+    )
+    run_variables = {
+        name: body
+        for block in parsed[TERRAFORM_DIR / "modules" / "run" / "variables.tf"]["variable"]
+        for name, body in entries(block)
+    }
+    streams = root_variables["subscriber_streams"]
+    condition = first(streams["validation"])["condition"]
+    app_limit = re.search(
+        r"^MAX_STREAMS = (\d+)$",
+        (REPO_ROOT / "ingestion" / "subscriber.py").read_text(encoding="utf-8"),
+        re.MULTILINE,
+    )
+
+    assert streams["default"] == 1 and streams["type"] == "number"
+    assert app_limit and f"var.subscriber_streams <= {app_limit.group(1)}" in condition
+    assert "var.subscriber_streams >= 1" in condition
+    assert run_call["subscriber_streams"] == "${var.subscriber_streams}"
+    assert run_call["subscriber_instance_count"] == "${var.subscriber_instance_count}"
+    assert {"subscriber_streams", "subscriber_instance_count"} <= set(run_variables)
+    subscriber_env = locals_by_dir[pool.path.parent]["subscriber_env"]
+    assert "INGEST_STREAMS = tostring(var.subscriber_streams)" in subscriber_env
+    assert first(pool.body["scaling"])["manual_instance_count"] == (
+        "${var.subscriber_instance_count}"
+    )
+
+
 # --- monitoring -----------------------------------------------------------------
 
 
@@ -913,9 +956,7 @@ def test_five_xx_alert_is_a_ratio(resources: list[Resource], alert_filters: dict
 
 
 def test_availability_slo(resources: list[Resource], root_variables: dict) -> None:
-    slos = of_type(resources, "google_monitoring_slo")
-    assert len(slos) == 1
-    slo = slos[0].body
+    slo = the(resources, "google_monitoring_slo", "api_availability").body
     ratio = first(first(slo["request_based_sli"])["good_total_ratio"])
 
     assert slo["rolling_period_days"] == 28
@@ -924,15 +965,16 @@ def test_availability_slo(resources: list[Resource], root_variables: dict) -> No
     assert {"good_service_filter", "bad_service_filter"} & set(ratio)
 
 
+@pytest.mark.parametrize("slo_name", ["api_availability", "ingest_freshness"])
 @pytest.mark.parametrize(
     ("rate", "windows"),
     [(14.4, {"3600s", "300s"}), (6, {"21600s", "1800s"})],
     ids=["fast-burn", "slow-burn"],
 )
 def test_multi_window_burn_rate_alert(
-    resources: list[Resource], rate: float, windows: set[str]
+    resources: list[Resource], slo_name: str, rate: float, windows: set[str]
 ) -> None:
-    (slo,) = of_type(resources, "google_monitoring_slo")
+    slo = the(resources, "google_monitoring_slo", slo_name)
     matching = []
     for policy in of_type(resources, "google_monitoring_alert_policy"):
         conditions = [first(c["condition_threshold"]) for c in policy.body["conditions"]]
@@ -972,3 +1014,143 @@ def test_uptime_check_probes_healthz_over_https(resources: list[Resource]) -> No
 
 def test_dashboard_is_declared(resources: list[Resource]) -> None:
     assert of_type(resources, "google_monitoring_dashboard")
+
+
+COST_REFUSAL_LINE = "warehouse query refused for its cost"
+
+
+def test_queries_refused_for_their_cost_raise_an_alert_with_a_runbook(
+    resources: list[Resource],
+) -> None:
+    """The API logs COST_REFUSAL_LINE (records/repository.py) when BigQuery refuses a query
+    over BIGQUERY_MAX_BYTES_BILLED; a log-based metric counts it and an alert watches it."""
+    repository_source = (REPO_ROOT / "records" / "repository.py").read_text(encoding="utf-8")
+    metrics = [
+        m
+        for m in of_type(resources, "google_logging_metric")
+        if COST_REFUSAL_LINE in m.body["filter"].replace('\\"', '"')
+    ]
+
+    assert f'"{COST_REFUSAL_LINE}"' in repository_source
+    (metric,) = metrics
+    log_filter = metric.body["filter"].replace('\\"', '"')
+    assert f'jsonPayload.message="{COST_REFUSAL_LINE}"' in log_filter
+    assert 'jsonPayload.logger="records.repository"' in log_filter
+    assert "severity=WARNING" in log_filter
+    assert metric.body["label_extractors"]["operation"] == "EXTRACT(jsonPayload.operation)"
+    alerts = [
+        policy
+        for policy in of_type(resources, "google_monitoring_alert_policy")
+        if any(
+            f"google_logging_metric.{metric.name}.name" in first(c["condition_threshold"])["filter"]
+            for c in policy.body["conditions"]
+        )
+    ]
+    assert len(alerts) == 1
+    documentation = first(alerts[0].body["documentation"])["content"]
+    assert "runbook_base_url}/api-query-cost.md" in documentation
+    assert "api-query-cost.md" in (RUNBOOKS_DIR / "README.md").read_text(encoding="utf-8")
+
+
+# --- freshness: the subscriber's histogram, its way to Cloud Monitoring, the SLO -------
+
+FRESHNESS_HISTOGRAM = "latam_ingest_publish_to_stored_seconds"
+
+
+def histogram_bounds(name: str) -> list[float]:
+    """The finite bucket bounds of one of the subscriber's histograms, as it exports them."""
+    from ingestion import metrics
+
+    (family,) = next(
+        m for m in vars(metrics).values() if getattr(m, "_name", None) == name
+    ).collect()
+    return [
+        float(s.labels["le"])
+        for s in family.samples
+        if s.name.endswith("_bucket") and s.labels["le"] != "+Inf"
+    ]
+
+
+def test_freshness_slo_cuts_the_subscribers_histogram_at_the_objective(
+    resources: list[Resource], root_variables: dict, locals_by_dir: dict
+) -> None:
+    """99 % of records queryable within 60 s, over what the collector sidecar writes of
+    the subscriber's histogram (MSP names it prometheus.googleapis.com/<name>/histogram)."""
+    slo = the(resources, "google_monitoring_slo", "ingest_freshness")
+    cut = first(first(slo.body["request_based_sli"])["distribution_cut"])
+    series = resolve_locals(cut["distribution_filter"], locals_by_dir[slo.path.parent])
+    objective = root_variables["slo_freshness_seconds"]
+    allowed = re.search(r"contains\(\[([\d, ]+)\]", first(objective["validation"])["condition"])
+
+    assert f'prometheus.googleapis.com/{FRESHNESS_HISTOGRAM}/histogram\\"' in series
+    assert 'resource.type=\\"prometheus_target\\"' in series
+    assert 'resource.labels.namespace=\\"${var.subscriber_name}\\"' in series
+    assert first(cut["range"]) == {"max": "${var.freshness_seconds}"}  # no min: -infinity
+    assert slo.body["rolling_period_days"] == 28
+    assert slo.body["goal"] == "${var.freshness_goal}"
+    assert root_variables["slo_freshness_goal"]["default"] == 0.99
+    assert objective["default"] == 60
+    bounds = histogram_bounds(FRESHNESS_HISTOGRAM)
+    assert 60.0 in bounds and max(bounds) >= 3600
+    # Every objective Terraform accepts is a bucket bound: the cut is exact, not estimated.
+    assert allowed and {float(v) for v in allowed.group(1).split(",")} <= set(bounds)
+
+
+def test_freshness_alerts_link_their_runbook(resources: list[Resource]) -> None:
+    alerts = [
+        policy
+        for policy in of_type(resources, "google_monitoring_alert_policy")
+        if any(
+            "google_monitoring_slo.ingest_freshness.name"
+            in first(c["condition_threshold"])["filter"]
+            for c in policy.body["conditions"]
+        )
+    ]
+
+    assert len(alerts) == 2
+    for alert in alerts:
+        assert (
+            "runbook_base_url}/ingest-freshness.md" in first(alert.body["documentation"])["content"]
+        )
+    assert "ingest-freshness.md" in (RUNBOOKS_DIR / "README.md").read_text(encoding="utf-8")
+
+
+def test_subscriber_metrics_reach_cloud_monitoring_through_the_collector_sidecar(
+    parsed: dict, resources: list[Resource], root_variables: dict
+) -> None:
+    """The worker pool runs Managed Service for Prometheus' collector beside the subscriber;
+    it reads its RunMonitoring document from /etc/rungmp/config.yaml (a pinned secret
+    version), which scrapes the subscriber's METRICS_PORT."""
+    pool = the(resources, "google_cloud_run_v2_worker_pool", "subscriber")
+    template = first(pool.body["template"])
+    subscriber, collector = template["containers"]  # the deploy workflow's image is [0]
+    (volume,) = template["volumes"]
+    secret = first(volume["secret"])
+    mount = first(collector["volume_mounts"])
+    config = the(resources, "google_secret_manager_secret_version", "subscriber_metrics_config")
+    run_call = first(
+        next(b["run"] for b in parsed[TERRAFORM_DIR / "main.tf"]["module"] if "run" in b)
+    )
+
+    assert subscriber["name"] == "subscriber"
+    assert collector["image"] == "${var.metrics_collector_image}"
+    assert collector["depends_on"] == ["subscriber"]
+    assert (mount["name"], mount["mount_path"]) == (volume["name"], "/etc/rungmp")
+    assert first(secret["items"])["path"] == "config.yaml"
+    assert first(secret["items"])["version"] == "${var.metrics_collector_config_version}"
+    assert run_call["metrics_collector_config_version"] == (
+        "${google_secret_manager_secret_version.subscriber_metrics_config.version}"
+    )
+    document = config.body["secret_data"]
+    assert "RunMonitoring" in document and "var.subscriber_metrics_port" in document
+    image = root_variables["subscriber_metrics_collector_image"]
+    assert "cloud-run-gmp-sidecar" in image["default"]
+    assert not image["default"].endswith(":latest")
+    # Who reads the document: the subscriber's identity, on that secret only.
+    accessor = the(
+        resources, "google_secret_manager_secret_iam_member", "subscriber_metrics_config_accessor"
+    )
+    assert (
+        accessor.body["member"] == "serviceAccount:${module.iam.subscriber_service_account_email}"
+    )
+    assert accessor.body["role"] == "roles/secretmanager.secretAccessor"

@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from google.api_core import exceptions as google_exceptions
 from prometheus_client import start_http_server
 
-from ingestion.subscriber import subscriber_run_from_settings
+from ingestion.subscriber import MAX_STREAMS, subscriber_run_from_settings
 
 
 class Command(BaseCommand):
@@ -21,6 +21,12 @@ class Command(BaseCommand):
             "--batch-max-seconds", type=float, default=settings.INGEST_BATCH_MAX_SECONDS
         )
         parser.add_argument("--metrics-port", type=int, default=settings.METRICS_PORT)
+        parser.add_argument(
+            "--streams",
+            type=int,
+            default=settings.INGEST_STREAMS,
+            help="streaming pulls on the subscription (INGEST_STREAMS)",
+        )
 
     def handle(
         self,
@@ -28,10 +34,18 @@ class Command(BaseCommand):
         batch_size: int,
         batch_max_seconds: float,
         metrics_port: int,
+        streams: int,
         **options: object,
     ) -> None:
         if not 1 <= batch_size <= 10_000 or not 0 < batch_max_seconds <= 60:
             raise CommandError("--batch-size must be 1–10000 and --batch-max-seconds 0–60")
+        if not 1 <= streams <= MAX_STREAMS:
+            raise CommandError(f"--streams must be 1–{MAX_STREAMS} (INGEST_STREAMS)")
+        if streams > settings.INGEST_MAX_OUTSTANDING_MESSAGES:
+            raise CommandError(
+                f"--streams {streams} is more than INGEST_MAX_OUTSTANDING_MESSAGES "
+                f"({settings.INGEST_MAX_OUTSTANDING_MESSAGES}): the streams share it"
+            )
         stop = threading.Event()
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
@@ -47,7 +61,10 @@ class Command(BaseCommand):
         subscription = f"{settings.GCP_PROJECT}/{settings.PUBSUB_SUBSCRIPTION}"
         try:
             subscriber_run_from_settings(
-                stop=stop, batch_size=batch_size, batch_max_seconds=batch_max_seconds
+                stop=stop,
+                batch_size=batch_size,
+                batch_max_seconds=batch_max_seconds,
+                streams=streams,
             )
         except google_exceptions.NotFound as error:
             raise CommandError(

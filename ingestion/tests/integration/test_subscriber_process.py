@@ -6,28 +6,12 @@ import json
 import signal
 import time
 
-from ingestion.tests.support import Topology, eventually, pull_all
+from ingestion.tests.support import eventually, publish_records, pull_all
 from latam.clients import clients_reset, pubsub_publisher
 from records import wiring
 from scripts.devstack import Stack, free_port
 
 COUNT = 50
-
-
-def publish_records(topology: Topology, ids) -> set[str]:
-    publisher = pubsub_publisher()
-    futures = [
-        publisher.publish(
-            topology.topic,
-            json.dumps(
-                {"id": i, "nombre": "Nombre", "apellido": "Apellido", "pais": "Perú"}
-            ).encode(),
-        )
-        for i in ids
-    ]
-    for future in futures:
-        future.result(timeout=10)
-    return set(ids)
 
 
 def stored_ids(repository) -> set[str]:
@@ -127,6 +111,7 @@ def test_an_outage_many_times_longer_than_the_attempts_dead_letters_nothing_vali
     try:
         warehouse_start()
         settings.BIGQUERY_EMULATOR_HOST = f"127.0.0.1:{rest_port}"
+        settings.BIGQUERY_EMULATOR_GRPC_HOST = f"127.0.0.1:{grpc_port}"
         clients_reset()
         wiring.record_repository.cache_clear()
         repository = wiring.record_repository()

@@ -139,3 +139,37 @@ def test_redis_ca_file_without_tls_is_refused():
 
     assert result.returncode != 0
     assert "CACHE_REDIS_CA_FILE needs a rediss://" in result.stderr
+
+
+def test_readme_configuration_table_names_the_read_path_bounds():
+    readme = (REPO / "README.md").read_text()
+    configuration = readme.split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
+    bounds = [
+        "BIGQUERY_MAX_BYTES_BILLED",
+        "BIGQUERY_SHORT_QUERY_MODE",
+        "API_MAX_OFFSET",
+        "RECORDS_COUNT_CACHE_TTL",
+    ]
+
+    assert [name for name in bounds if f"`{name}`" not in configuration] == []
+
+
+def test_read_queries_are_bounded_and_the_count_cached_longer_by_default():
+    values = settings_value(
+        "[settings.BIGQUERY_MAX_BYTES_BILLED, settings.API_MAX_OFFSET,"
+        " settings.RECORDS_COUNT_CACHE_TTL, settings.RECORDS_LIST_CACHE_TTL]",
+        DJANGO_ENV_FILE=os.devnull,
+    )
+
+    assert values == [10 * 1024**3, 10_000, 300, 10]
+
+
+def test_short_query_mode_is_on_in_the_cloud_and_off_on_the_emulator():
+    mode = "settings.BIGQUERY_SHORT_QUERY_MODE"
+    cloud = {"BIGQUERY_EMULATOR_HOST": "", "DJANGO_SECRET_KEY": "from-secret-manager"}
+    emulator = {"BIGQUERY_EMULATOR_HOST": "127.0.0.1:9050"}
+
+    assert settings_value(mode, **cloud) is True
+    assert settings_value(mode, **cloud, BIGQUERY_SHORT_QUERY_MODE="false") is False
+    assert settings_value(mode, **emulator) is False
+    assert settings_value(mode, **emulator, BIGQUERY_SHORT_QUERY_MODE="true") is True

@@ -69,3 +69,27 @@ def test_table_ensure_is_idempotent_and_table_id_names_the_table(warehouse):
 
     project, dataset, table = warehouse.table_id.split(".")
     assert project and dataset and table
+
+
+def test_list_after_a_cursor_reads_the_ids_that_follow_it(warehouse):
+    warehouse.records_insert(rows=[stored(i) for i in ("d", "b", "ñ", "a", "z", "c")])
+
+    assert [r.id for r in warehouse.records_list(limit=2, after="b")] == ["c", "d"]
+    assert [r.id for r in warehouse.records_list(limit=10, after="bb")] == ["c", "d", "z", "ñ"]
+    assert [r.id for r in warehouse.records_list(limit=10, after="z")] == ["ñ"]
+    assert warehouse.records_list(limit=10, after="ñ") == []
+
+
+def test_list_after_a_cursor_shows_each_id_once_latest_wins(warehouse):
+    warehouse.records_insert(rows=[stored("x", "Viejo", at=T0 + timedelta(seconds=5))])
+    warehouse.records_insert(rows=[stored("x", "Nuevo", at=T0 + timedelta(seconds=9))])
+    warehouse.records_insert(rows=[stored("w"), stored("y")])
+
+    page = warehouse.records_list(limit=10, after="w")
+
+    assert [(r.id, r.nombre) for r in page] == [("x", "Nuevo"), ("y", "Juan")]
+
+
+def test_offset_and_after_are_exclusive(warehouse):
+    with pytest.raises(ValueError, match="offset"):
+        warehouse.records_list(limit=10, offset=1, after="a")

@@ -237,3 +237,31 @@ def test_a_redis_outage_degrades_to_the_warehouse(client, repository, settings):
     assert response.status_code == 200
     assert response.json() == ANA.as_dict()
     assert repository.calls["get"] == 1
+
+
+def test_the_count_is_kept_for_its_own_longer_ttl(repository, settings, monkeypatch):
+    recorded = {}
+    monkeypatch.setattr(
+        cache, "set", lambda key, value, timeout, **_: recorded.setdefault(key, timeout)
+    )
+
+    selectors.records_count()
+    selectors.records_list(limit=10, offset=0)
+
+    assert recorded[selectors._key("count")] == settings.RECORDS_COUNT_CACHE_TTL == 300
+    assert recorded[selectors._key("list", 10, 0)] == settings.RECORDS_LIST_CACHE_TTL == 10
+
+
+def test_cursor_pages_are_cached_and_prime_point_reads(repository):
+    for _ in range(3):
+        assert selectors.records_list(limit=10, after="a-0") == [ANA]
+
+    assert selectors.record_get(record_id="a-1") == ANA
+    assert (repository.calls["list"], repository.calls["get"]) == (1, 0)
+
+
+def test_a_cursor_page_and_an_offset_page_are_different_keys(repository):
+    selectors.records_list(limit=10, offset=0)
+    selectors.records_list(limit=10, after="0")
+
+    assert repository.calls["list"] == 2

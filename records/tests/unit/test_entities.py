@@ -1,6 +1,14 @@
+import dataclasses
+
 import pytest
 
-from records.entities import Record, RecordInvalid, record_from_mapping, record_id_is_valid
+from records.entities import (
+    FIELDS,
+    Record,
+    RecordInvalid,
+    record_from_mapping,
+    record_id_is_valid,
+)
 
 VALID = {"id": "12345", "nombre": "Juan", "apellido": "Perez", "pais": "Argentina"}
 
@@ -9,6 +17,14 @@ def test_valid_mapping_becomes_a_trimmed_record():
     record = record_from_mapping({**VALID, "nombre": "  Juan \t"})
 
     assert record == Record(id="12345", nombre="Juan", apellido="Perez", pais="Argentina")
+
+
+def test_as_dict_has_every_field_in_contract_order():
+    record = Record(id="1", nombre="Ana", apellido="Gómez", pais="Perú")
+
+    # as_dict is spelled out for speed: a field added to Record must be added there too.
+    assert record.as_dict() == dataclasses.asdict(record)
+    assert tuple(record.as_dict()) == FIELDS
 
 
 def test_keys_match_case_insensitively_and_unknown_keys_are_ignored():

@@ -46,10 +46,10 @@ resource "google_project_iam_member" "api_job_user" {
 # --- Subscriber: consume, dead-letter, write --------------------------------
 # What its code calls (ingestion/subscriber.py, records/repository.py): streaming
 # pull, ack and modifyAckDeadline on the ingest subscription; publish to the
-# dead-letter topic; row writes to the records table (tabledata.insertAll today,
-# the Storage Write API's default stream, AppendRows, next: both are authorized by
-# bigquery.tables.updateData on the table). No get_table, no queries, no jobs, no
-# subscriptions.get: nothing else is granted.
+# dead-letter topic; row writes to the records table (the Storage Write API's
+# default stream, AppendRows, authorized by bigquery.tables.updateData on the
+# table). No get_table, no queries, no jobs, no subscriptions.get: nothing else is
+# granted.
 
 resource "google_pubsub_subscription_iam_member" "subscriber_consume" {
   project      = var.project_id
@@ -77,7 +77,7 @@ resource "google_project_iam_custom_role" "records_table_writer" {
   project     = var.project_id
   role_id     = "latamRecordsTableWriter"
   title       = "latam records table writer"
-  description = "Append rows to one BigQuery table (insertAll / Storage Write API); granted on the records table only."
+  description = "Append rows to one BigQuery table (Storage Write API); granted on the records table only."
   permissions = ["bigquery.tables.updateData"]
   stage       = "GA"
 }
@@ -88,6 +88,14 @@ resource "google_bigquery_table_iam_member" "subscriber_table_writer" {
   table_id   = var.table_id
   role       = google_project_iam_custom_role.records_table_writer.name
   member     = "serviceAccount:${google_service_account.subscriber.email}"
+}
+
+# Its Prometheus metrics (the freshness SLO's histogram among them) are written to
+# Cloud Monitoring by the worker pool's collector sidecar, with the instance's identity.
+resource "google_project_iam_member" "subscriber_metric_writer" {
+  project = var.project_id
+  role    = "roles/monitoring.metricWriter"
+  member  = "serviceAccount:${google_service_account.subscriber.email}"
 }
 
 # --- Operator: read dead letters, replay them ------------------------------

@@ -191,6 +191,120 @@ resource "google_monitoring_alert_policy" "slo_burn_rate_slow" {
 }
 
 # ---------------------------------------------------------------------------
+# Freshness SLO: 99 % of stored records queryable within 60 s of their publish,
+# 28-day rolling, request-based on the subscriber's own histogram of publish_time
+# → confirmed write (latam_ingest_publish_to_stored_seconds, ingestion/metrics.py).
+# The worker pool's Managed Service for Prometheus sidecar (run module) writes it
+# as prometheus.googleapis.com/<name>/histogram on the prometheus_target resource,
+# whose namespace is the worker pool's name. The objective is one of the
+# histogram's bucket bounds, so the cut counts exactly what met it.
+# A subscriber that stores nothing observes nothing: a stopped pipeline is caught
+# by the oldest-unacked alert below, and its records burn this budget once stored.
+# ---------------------------------------------------------------------------
+
+locals {
+  freshness_filter = join(" AND ", [
+    "metric.type=\"prometheus.googleapis.com/latam_ingest_publish_to_stored_seconds/histogram\"",
+    "resource.type=\"prometheus_target\"",
+    "resource.labels.namespace=\"${var.subscriber_name}\"",
+  ])
+}
+
+resource "google_monitoring_custom_service" "ingest" {
+  project      = var.project_id
+  service_id   = var.subscriber_name
+  display_name = "latam ingestion (${var.subscriber_name})"
+}
+
+resource "google_monitoring_slo" "ingest_freshness" {
+  project             = var.project_id
+  service             = google_monitoring_custom_service.ingest.service_id
+  slo_id              = "freshness-28d"
+  display_name        = "${var.subscriber_name} freshness: records queryable within ${var.freshness_seconds}s of publish (28-day rolling)"
+  goal                = var.freshness_goal
+  rolling_period_days = 28
+
+  request_based_sli {
+    distribution_cut {
+      distribution_filter = local.freshness_filter
+      # No min: (-infinity, max], every record stored within the objective.
+      range {
+        max = var.freshness_seconds
+      }
+    }
+  }
+}
+
+# The same multi-window burn rates as the availability SLO.
+resource "google_monitoring_alert_policy" "ingest_freshness_burn_fast" {
+  project      = var.project_id
+  display_name = "${var.subscriber_name}: freshness SLO fast burn (14.4x over 1h and 5m)"
+  combiner     = "AND"
+  severity     = "CRITICAL"
+
+  conditions {
+    display_name = "burn rate > 14.4 over 1h"
+    condition_threshold {
+      filter          = "select_slo_burn_rate(\"${google_monitoring_slo.ingest_freshness.name}\", \"3600s\")"
+      comparison      = "COMPARISON_GT"
+      threshold_value = 14.4
+      duration        = "0s"
+    }
+  }
+
+  conditions {
+    display_name = "burn rate > 14.4 over 5m"
+    condition_threshold {
+      filter          = "select_slo_burn_rate(\"${google_monitoring_slo.ingest_freshness.name}\", \"300s\")"
+      comparison      = "COMPARISON_GT"
+      threshold_value = 14.4
+      duration        = "0s"
+    }
+  }
+
+  documentation {
+    mime_type = "text/markdown"
+    content   = "Records are reaching BigQuery more than ${var.freshness_seconds}s after their publish so often that 2% of the 28-day freshness budget goes in an hour (exhausted in ~2 days). Page-worthy. Runbook: ${var.runbook_base_url}/ingest-freshness.md"
+  }
+
+  notification_channels = local.channels
+}
+
+resource "google_monitoring_alert_policy" "ingest_freshness_burn_slow" {
+  project      = var.project_id
+  display_name = "${var.subscriber_name}: freshness SLO slow burn (6x over 6h and 30m)"
+  combiner     = "AND"
+  severity     = "ERROR"
+
+  conditions {
+    display_name = "burn rate > 6 over 6h"
+    condition_threshold {
+      filter          = "select_slo_burn_rate(\"${google_monitoring_slo.ingest_freshness.name}\", \"21600s\")"
+      comparison      = "COMPARISON_GT"
+      threshold_value = 6
+      duration        = "0s"
+    }
+  }
+
+  conditions {
+    display_name = "burn rate > 6 over 30m"
+    condition_threshold {
+      filter          = "select_slo_burn_rate(\"${google_monitoring_slo.ingest_freshness.name}\", \"1800s\")"
+      comparison      = "COMPARISON_GT"
+      threshold_value = 6
+      duration        = "0s"
+    }
+  }
+
+  documentation {
+    mime_type = "text/markdown"
+    content   = "5% of the 28-day freshness budget (records queryable within ${var.freshness_seconds}s of publish) burned in 6 hours (exhausted in ~5 days). Fix within the working day. Runbook: ${var.runbook_base_url}/ingest-freshness.md"
+  }
+
+  notification_channels = local.channels
+}
+
+# ---------------------------------------------------------------------------
 # API symptoms
 # ---------------------------------------------------------------------------
 
@@ -259,6 +373,68 @@ resource "google_monitoring_alert_policy" "api_latency_p95" {
   documentation {
     mime_type = "text/markdown"
     content   = "The API's 95th percentile latency (run.googleapis.com/request_latencies) has been above ${var.latency_p95_threshold_ms} ms for 5 minutes. Runbook: ${var.runbook_base_url}/api-latency.md"
+  }
+
+  notification_channels = local.channels
+}
+
+# The API logs this WARNING line each time BigQuery refuses one of its read queries
+# because its estimate exceeds BIGQUERY_MAX_BYTES_BILLED (bytesBilledLimitExceeded): the
+# query is not run nor billed, and the caller gets a 503. On a table clustered on id the
+# estimate is the unpruned size of the columns read, so once the table outgrows the bound
+# every read of that kind is refused: an operator decides whether to pay more per query.
+resource "google_logging_metric" "api_queries_cost_refused" {
+  project     = var.project_id
+  name        = "latam/api_queries_cost_refused"
+  description = "API read queries BigQuery refused because they would bill more than BIGQUERY_MAX_BYTES_BILLED."
+  filter      = "severity=WARNING AND jsonPayload.logger=\"records.repository\" AND jsonPayload.message=\"warehouse query refused for its cost\""
+
+  metric_descriptor {
+    metric_kind = "DELTA"
+    value_type  = "INT64"
+    unit        = "1"
+    labels {
+      key         = "operation"
+      value_type  = "STRING"
+      description = "get, list, list_after or count"
+    }
+  }
+
+  label_extractors = {
+    operation = "EXTRACT(jsonPayload.operation)"
+  }
+}
+
+resource "google_monitoring_alert_policy" "api_queries_cost_refused" {
+  project      = var.project_id
+  display_name = "${var.api_service_name}: BigQuery refuses read queries for their cost"
+  combiner     = "OR"
+  severity     = "CRITICAL"
+
+  conditions {
+    display_name = "read queries refused over BIGQUERY_MAX_BYTES_BILLED"
+    condition_threshold {
+      filter          = "metric.type=\"logging.googleapis.com/user/${google_logging_metric.api_queries_cost_refused.name}\""
+      comparison      = "COMPARISON_GT"
+      threshold_value = 0
+      duration        = "0s"
+
+      aggregations {
+        alignment_period     = "300s"
+        per_series_aligner   = "ALIGN_SUM"
+        cross_series_reducer = "REDUCE_SUM"
+        group_by_fields      = ["metric.label.operation"]
+      }
+    }
+  }
+
+  alert_strategy {
+    auto_close = "1800s"
+  }
+
+  documentation {
+    mime_type = "text/markdown"
+    content   = "BigQuery refused API read queries because their estimated bytes exceed BIGQUERY_MAX_BYTES_BILLED: nothing was billed, and those requests got a 503. It does not pass by itself (the table only grows): an operator decides whether to raise the bound. Runbook: ${var.runbook_base_url}/api-query-cost.md"
   }
 
   notification_channels = local.channels
@@ -466,6 +642,11 @@ locals {
       title  = "Ingest oldest unacked message age (s)"
       filter = "metric.type=\"pubsub.googleapis.com/subscription/oldest_unacked_message_age\" AND ${local.subscription_filter}"
       agg    = { alignmentPeriod = "60s", perSeriesAligner = "ALIGN_MAX", crossSeriesReducer = "REDUCE_MAX", groupByFields = [] }
+    },
+    {
+      title  = "Ingest publish → stored p99 (s), the freshness SLI"
+      filter = local.freshness_filter
+      agg    = { alignmentPeriod = "60s", perSeriesAligner = "ALIGN_DELTA", crossSeriesReducer = "REDUCE_PERCENTILE_99", groupByFields = [] }
     },
     {
       title  = "Acked messages/s (${var.subscriber_name})"

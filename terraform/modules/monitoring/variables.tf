@@ -72,3 +72,13 @@ variable "backlog_threshold" {
   description = "Undelivered ingest messages that alert."
   type        = number
 }
+
+variable "freshness_goal" {
+  description = "Freshness SLO goal: fraction of stored records written within freshness_seconds of their publish, over 28 days."
+  type        = number
+}
+
+variable "freshness_seconds" {
+  description = "Freshness objective (s) from publish to queryable; a bucket bound of latam_ingest_publish_to_stored_seconds."
+  type        = number
+}

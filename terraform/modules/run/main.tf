@@ -15,6 +15,8 @@ locals {
   subscriber_env = merge(var.app_env, {
     DJANGO_DEBUG = "false"
     METRICS_PORT = tostring(var.metrics_port)
+    # Streaming pulls per instance; they share the instance's flow control.
+    INGEST_STREAMS = tostring(var.subscriber_streams)
   })
 
   # Where the API container finds the Memorystore server CAs (enable_redis).
@@ -194,7 +196,8 @@ resource "google_cloud_run_v2_service" "api" {
 
 # ---------------------------------------------------------------------------
 # Subscriber: Cloud Run worker pool (no HTTP ingress, always-on CPU, a fixed
-# number of instances that share the subscription's streaming pull load).
+# number of instances that share the subscription's streaming pull load, each
+# with subscriber_streams streaming pulls).
 # ---------------------------------------------------------------------------
 
 resource "google_cloud_run_v2_worker_pool" "subscriber" {
@@ -246,6 +249,42 @@ resource "google_cloud_run_v2_worker_pool" "subscriber" {
             secret  = var.secret_key_secret_id
             version = "latest"
           }
+        }
+      }
+    }
+
+    # Managed Service for Prometheus' collector: scrapes the subscriber's METRICS_PORT
+    # on the instance's loopback (the containers share it) as its RunMonitoring
+    # document says, and writes prometheus.googleapis.com/<name>/<kind> series on the
+    # prometheus_target resource (namespace = this worker pool): the freshness SLO's
+    # histogram among them. It starts once the subscriber has.
+    containers {
+      name       = "metrics-collector"
+      image      = var.metrics_collector_image
+      depends_on = ["subscriber"]
+
+      resources {
+        limits = {
+          cpu    = "1"
+          memory = "512Mi"
+        }
+      }
+
+      volume_mounts {
+        name       = "metrics-collector-config"
+        mount_path = "/etc/rungmp"
+      }
+    }
+
+    # The sidecar reads only /etc/rungmp/config.yaml. The version is pinned, not
+    # "latest": a new configuration makes a new revision, which mounts it.
+    volumes {
+      name = "metrics-collector-config"
+      secret {
+        secret = var.metrics_collector_config_secret_id
+        items {
+          version = var.metrics_collector_config_version
+          path    = "config.yaml"
         }
       }
     }

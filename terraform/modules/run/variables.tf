@@ -88,6 +88,11 @@ variable "subscriber_instance_count" {
   type        = number
 }
 
+variable "subscriber_streams" {
+  description = "Streaming pulls per subscriber instance (INGEST_STREAMS)."
+  type        = number
+}
+
 variable "subscriber_cpu" {
   description = "vCPUs per subscriber instance."
   type        = string
@@ -156,4 +161,19 @@ variable "deletion_protection" {
 variable "labels" {
   description = "Labels applied to the Cloud Run resources."
   type        = map(string)
+}
+
+variable "metrics_collector_image" {
+  description = "Managed Service for Prometheus collector sidecar of the subscriber (Google's cloud-run-gmp-sidecar image, pinned)."
+  type        = string
+}
+
+variable "metrics_collector_config_secret_id" {
+  description = "Secret holding the collector's RunMonitoring document (mounted at /etc/rungmp/config.yaml)."
+  type        = string
+}
+
+variable "metrics_collector_config_version" {
+  description = "Version of that secret to mount (pinned, so a new configuration rolls a new revision)."
+  type        = string
 }
