@@ -110,9 +110,12 @@ def test_two_processes_on_one_subscription_store_every_message_exactly_once(
     ids = publish_records(topology, [f"two-{n:05d}" for n in range(COUNT)])
     eventually(lambda: warehouse.records_count() == COUNT, timeout=120, what="every record")
 
-    stored = [p.metric("latam_ingest_messages_stored_total") for p in (first, second)]
-    assert all(stored), f"both processes take part: {stored}"
-    assert sum(stored) >= COUNT
+    # Rows are queryable a moment before each append's answer is counted.
+    def stored() -> list[float]:
+        return [p.metric("latam_ingest_messages_stored_total") for p in (first, second)]
+
+    eventually(lambda: sum(stored()) >= COUNT, timeout=10, what="every append counted")
+    assert all(stored()), f"both processes take part: {stored()}"
     # Through the repository, as the API reads: every id once, none missing.
     read = [
         record.id
