@@ -7,25 +7,8 @@ from prometheus_client import REGISTRY, generate_latest
 from rest_framework.throttling import AnonRateThrottle
 
 from records.entities import Record
+from records.tests.unit.conftest import link_targets
 from records.views import RecordViewSet
-
-
-def make_records(count: int) -> list[Record]:
-    return [
-        Record(id=f"id-{n:04d}", nombre=f"Nombre{n}", apellido="Pérez", pais="Chile")
-        for n in range(count)
-    ]
-
-
-@pytest.fixture
-def stored(fake_repository):
-    records = make_records(250)
-    fake_repository.add(records)
-    return records
-
-
-def link_targets(header: str) -> dict[str, str]:
-    return {rel: url for url, rel in re.findall(r'<([^>]+)>; rel="(\w+)"', header)}
 
 
 @pytest.mark.parametrize("path", ["/records", "/records/"])

@@ -2,7 +2,6 @@
 the HTTP contract (docs/contracts.md), against the in-memory repository."""
 
 import base64
-import re
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -13,24 +12,7 @@ from hypothesis import strategies as st
 from records.entities import Record
 from records.pagination import cursor_encode
 from records.repository import WarehouseUnavailable
-
-
-def make_records(count: int) -> list[Record]:
-    return [
-        Record(id=f"id-{n:04d}", nombre=f"Nombre{n}", apellido="Pérez", pais="Chile")
-        for n in range(count)
-    ]
-
-
-@pytest.fixture
-def stored(fake_repository):
-    records = make_records(250)
-    fake_repository.add(records)
-    return records
-
-
-def link_targets(header: str) -> dict[str, str]:
-    return {rel: url for url, rel in re.findall(r'<([^>]+)>; rel="(\w+)"', header)}
+from records.tests.unit.conftest import link_targets
 
 
 def query_of(url: str) -> dict[str, str]:
